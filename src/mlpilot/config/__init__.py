@@ -1,0 +1,32 @@
+"""Project configuration: ``mlpilot.toml`` parsed into frozen, typed settings.
+
+Precedence, lowest first: built-in defaults < the project file < ``MLPILOT_<SECTION>__<KEY>``
+environment variables < overrides passed in (CLI flags). Nothing is read at import time:
+call :func:`load_settings` and pass the result on.
+"""
+
+from mlpilot.config._loader import PROJECT_FILE, find_project_dir, load_settings
+from mlpilot.config._models import (
+    DataSettings,
+    GateSettings,
+    ProjectSettings,
+    Settings,
+    StoreSettings,
+    TrainSettings,
+    ValidateSettings,
+    VsChampion,
+)
+
+__all__ = [
+    "PROJECT_FILE",
+    "DataSettings",
+    "GateSettings",
+    "ProjectSettings",
+    "Settings",
+    "StoreSettings",
+    "TrainSettings",
+    "ValidateSettings",
+    "VsChampion",
+    "find_project_dir",
+    "load_settings",
+]

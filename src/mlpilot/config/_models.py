@@ -1,0 +1,157 @@
+"""The typed settings, one frozen pydantic model per section of ``mlpilot.toml``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_COMPARISON = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(\.\d*)?([eE][-+]?\d+)?)\s*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ProjectSettings(_Section):
+    """``[project]``: what the project is called."""
+
+    name: str = Field(description="Project name; also the registered model's name in MLflow.")
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(
+                "must start with a letter or digit and use only letters, digits, '.', '_' or '-'"
+            )
+        return v
+
+
+class DataSettings(_Section):
+    """``[data]``: where the training data comes from and what to predict."""
+
+    source: str = Field(
+        description="'sklearn:breast_cancer', 'data/*.parquet', 'data.csv', "
+        "'postgresql://…' (with `query`), or 'module:function'."
+    )
+    target: str = Field(description="The column to predict.")
+    query: str | None = Field(default=None, description="SQL query, for a database URL source.")
+    drop: tuple[str, ...] = Field(default=(), description="Columns to drop before training.")
+
+
+class TrainSettings(_Section):
+    """``[train]``: how a model is trained."""
+
+    entrypoint: str = Field(
+        description="'pipeline.py:train' (a function (DataFrame, target) -> estimator) or an "
+        "estimator class path such as 'sklearn.linear_model.LogisticRegression'."
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Passed to the entrypoint.")
+    task: Literal["auto", "classification", "regression"] = "auto"
+    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
+    seed: int = 42
+
+
+class VsChampion(_Section):
+    """``gate.vs_champion``: the candidate must not be worse than the champion."""
+
+    metric: str
+    min_delta: float = 0.0
+
+
+class GateSettings(_Section):
+    """``[gate]``: what a candidate must reach to be registered."""
+
+    metrics: dict[str, str] = Field(default_factory=dict)
+    vs_champion: VsChampion | None = None
+
+    @field_validator("metrics")
+    @classmethod
+    def _valid_comparisons(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, rule in v.items():
+            if not _COMPARISON.match(rule):
+                raise ValueError(
+                    f"gate rule for {name!r} is {rule!r}; write it as '>= 0.95' "
+                    "(one of >=, <=, >, <, == and a number)"
+                )
+        return v
+
+
+class ValidateSettings(_Section):
+    """``[validate]``: how far new data may stray from the stored schema."""
+
+    range_tolerance: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="A numeric value is out of range when it lies beyond min/max by more than "
+        "this fraction of the training range.",
+    )
+    max_null_rate_increase: float = Field(default=0.1, ge=0.0, le=1.0)
+    allow_unseen_categories: bool = False
+
+
+class StoreSettings(_Section):
+    """``[store]``: where mlpilot keeps its state. Relative paths are under the project."""
+
+    home: str = ".mlpilot"
+    metadata_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<home>/mlpilot.db"
+    )
+    tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI; default sqlite:///<home>/mlflow.db"
+    )
+    artifact_root: str | None = Field(
+        default=None, description="MLflow artifact root; default <home>/artifacts"
+    )
+    lock_timeout: float = Field(
+        default=0.0, ge=0.0, description="Seconds a run waits for another run to finish."
+    )
+
+
+class Settings(_Section):
+    """All of a project's settings; ``project_dir`` is where ``mlpilot.toml`` lives."""
+
+    project_dir: Path
+    project: ProjectSettings
+    data: DataSettings
+    train: TrainSettings
+    gate: GateSettings = GateSettings()
+    validate_: ValidateSettings = Field(default=ValidateSettings(), alias="validate")
+    store: StoreSettings = StoreSettings()
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @property
+    def home(self) -> Path:
+        """The directory holding mlpilot's embedded state (``.mlpilot/``)."""
+        return (self.project_dir / self.store.home).resolve()
+
+    @property
+    def metadata_url(self) -> str:
+        return self.store.metadata_url or f"sqlite:///{self.home / 'mlpilot.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.store.tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> str:
+        root = self.store.artifact_root
+        if root is None:
+            return (self.home / "artifacts").as_uri()
+        if "://" in root:
+            return root
+        return (self.project_dir / root).resolve().as_uri()
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.home / "snapshots"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"

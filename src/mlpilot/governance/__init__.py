@@ -1,0 +1,9 @@
+"""Governance: the hash-chained, tamper-evident audit trail of who did what, when and why.
+
+Every event links to the one before it by hash; :meth:`AuditTrail.verify` recomputes the chain
+and names the first event that was altered, removed or inserted.
+"""
+
+from mlpilot.governance._audit import AuditEvent, AuditTrail, ChainReport, default_actor
+
+__all__ = ["AuditEvent", "AuditTrail", "ChainReport", "default_actor"]

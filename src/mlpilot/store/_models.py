@@ -1,0 +1,131 @@
+"""The tables of mlpilot's metadata store (SQLAlchemy 2 declarative models)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from datetime import UTC
+
+from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC everywhere, read back as aware UTC (SQLite keeps no zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime()}
+
+
+class PipelineRunRow(Base):
+    """One run of a project's pipeline."""
+
+    __tablename__ = "pipeline_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project: Mapped[str] = mapped_column(String(100), index=True)
+    pipeline: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))  # running|succeeded|unchanged|rejected|failed
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    actor: Mapped[str] = mapped_column(String(200))
+    trigger: Mapped[str] = mapped_column(String(50), default="manual")
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    snapshot_hash: Mapped[str | None] = mapped_column(String(64))
+    schema_version: Mapped[str | None] = mapped_column(String(64))
+    code_version: Mapped[str | None] = mapped_column(String(64))
+    code_dirty: Mapped[bool | None]
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class StepExecutionRow(Base):
+    """One step of one pipeline run; ``cache_key`` finds reusable outputs."""
+
+    __tablename__ = "step_executions"
+    __table_args__ = (Index("ix_step_executions_cache_key", "cache_key", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(100))
+    cache_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))  # ran|cached|failed
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    output_path: Mapped[str | None] = mapped_column(Text)
+    output_digest: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class DatasetSnapshotRow(Base):
+    """The exact rows a run used, stored once per content hash."""
+
+    __tablename__ = "dataset_snapshots"
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(Text)
+    rows: Mapped[int]
+    columns: Mapped[dict[str, Any]]
+    path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class SchemaRow(Base):
+    """A data schema; exactly one per project is ``active``."""
+
+    __tablename__ = "schemas"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))  # active|superseded|proposed
+    body: Mapped[dict[str, Any]]
+    snapshot_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEventRow(Base):
+    """One link of the hash-chained audit trail; ``prev_hash`` is unique, so it cannot fork."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    target: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class LockRow(Base):
+    """A named lease held by one process."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

@@ -1,0 +1,182 @@
+"""Opening the metadata store, migrating it, sessions and named leases."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, delete, event, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from mlpilot.errors import LockedError, StoreError
+from mlpilot.store._models import LockRow
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def _holder() -> str:
+    return f"pid {os.getpid()} on {socket.gethostname()}"
+
+
+class Store:
+    """A handle on mlpilot's metadata database. Thread-safe; share one per process."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect to ``url`` (SQLite file or PostgreSQL) and bring its schema up to date."""
+        engine = _make_engine(url)
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def migrate(self) -> None:
+        """Apply alembic migrations up to head (a no-op when already there)."""
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        try:
+            with self.engine.begin() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+                if current == head:
+                    return
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except sa_exc.OperationalError as exc:
+            raise StoreError(
+                f"cannot open the metadata store at {self.url}: {exc.orig}; check the URL in "
+                "[store] metadata_url and that the database server is running"
+            ) from exc
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        with self._sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def lock(
+        self, name: str, *, timeout: float = 0.0, ttl: timedelta = timedelta(hours=6)
+    ) -> Iterator[str]:
+        """Hold the lease ``name`` for the duration of the block.
+
+        Waits up to ``timeout`` seconds for another holder, then raises :class:`LockedError`
+        naming it. A lease whose holder died (same host, process gone) or expired is taken over.
+        """
+        holder = _holder()
+        deadline = time.monotonic() + timeout
+        while not self._try_acquire(name, holder, ttl):
+            if time.monotonic() >= deadline:
+                current = self._current_holder(name)
+                raise LockedError(
+                    f"'{name}' is held by {current[0]} since {current[1]:%Y-%m-%d %H:%M:%S} UTC; "
+                    "wait for it to finish, or retry with a longer --wait"
+                    if current
+                    else f"'{name}' is held by another process; retry"
+                )
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        try:
+            yield holder
+        finally:
+            with self.session() as s:
+                s.execute(delete(LockRow).where(LockRow.name == name, LockRow.holder == holder))
+
+    def _try_acquire(self, name: str, holder: str, ttl: timedelta) -> bool:
+        now = utcnow()
+        try:
+            with self.session() as s:
+                s.add(LockRow(name=name, holder=holder, acquired_at=now, expires_at=now + ttl))
+            return True
+        except sa_exc.IntegrityError:
+            pass
+        current = self._current_holder(name)
+        if current is None:
+            return False
+        stale = current[2] < now or _dead_local_holder(current[0])
+        if not stale:
+            return False
+        with self.session() as s:
+            taken = s.execute(
+                update(LockRow)
+                .where(LockRow.name == name, LockRow.holder == current[0])
+                .values(holder=holder, acquired_at=now, expires_at=now + ttl)
+            )
+            return bool(getattr(taken, "rowcount", 0) == 1)
+
+    def _current_holder(self, name: str) -> tuple[str, datetime, datetime] | None:
+        with self.session() as s:
+            row = s.execute(select(LockRow).where(LockRow.name == name)).scalar_one_or_none()
+            return None if row is None else (row.holder, row.acquired_at, row.expires_at)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _dead_local_holder(holder: str) -> bool:
+    parts = holder.split(" ")
+    if len(parts) != 4 or parts[2] != "on" or parts[3] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError):
+        return False
+    return False
+
+
+def _make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {}
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if db and db != ":memory:":
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    return engine
