@@ -197,10 +197,22 @@ class UserCodeError(PipelineError):
 
 
 class GateFailedError(MlpilotError):
-    """A candidate model did not pass the gate; it was tracked but not registered."""
+    """A candidate model did not pass the gate; it was tracked but not registered.
+
+    ``checks`` holds each gate check as a dict (name, rule, value, threshold, passed, detail).
+    """
 
     headline = "The candidate did not pass the gate"
     http_status = 409
+
+    def __init__(self, message: str, checks: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.checks = tuple(checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["checks"] = list(self.checks)
+        return out
 
 
 class RegistryError(MlpilotError):

@@ -71,6 +71,7 @@ class StepExecutionRow(Base):
     finished_at: Mapped[datetime | None]
     output_path: Mapped[str | None] = mapped_column(Text)
     output_digest: Mapped[str | None] = mapped_column(String(64))
+    output_fingerprint: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
 
 

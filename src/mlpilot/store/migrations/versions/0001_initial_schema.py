@@ -98,6 +98,7 @@ def upgrade() -> None:
     sa.Column('finished_at', sa.DateTime(), nullable=True),
     sa.Column('output_path', sa.Text(), nullable=True),
     sa.Column('output_digest', sa.String(length=64), nullable=True),
+    sa.Column('output_fingerprint', sa.String(length=64), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['run_id'], ['pipeline_runs.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')

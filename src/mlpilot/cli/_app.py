@@ -1,0 +1,319 @@
+"""The typer application and the error boundary of the command line."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from mlpilot.cli import _render
+from mlpilot.errors import ConfigError, MlpilotError
+
+if TYPE_CHECKING:
+    from mlpilot.project import Project
+
+app = typer.Typer(
+    name="mlpilot",
+    help="An autopilot for machine-learning models: train, validate, register, serve, monitor.\n\n"
+    "Example: mlpilot quickstart",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+schema_app = typer.Typer(help="Inspect or adopt the data schema.\n\nExample: mlpilot schema show")
+audit_app = typer.Typer(help="The tamper-evident audit trail.\n\nExample: mlpilot audit verify")
+app.add_typer(schema_app, name="schema")
+app.add_typer(audit_app, name="audit")
+
+ProjectOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--project", "-p", help="Project directory (default: the nearest one with mlpilot.toml)."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="Override a setting, e.g. --set train.seed=7 (beats env and file)."
+    ),
+]
+
+
+def _overrides(pairs: list[str] | None, **flags: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r} is not KEY=VALUE; write e.g. --set train.seed=7")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = raw
+    out.update({k: v for k, v in flags.items() if v is not None})
+    return out
+
+
+def _open(project: Path | None, overrides: dict[str, Any] | None = None) -> Project:
+    from mlpilot.project import Project
+
+    return Project.open(project, overrides=overrides)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path("."),
+    name: Annotated[str | None, typer.Option(help="Project name (default: folder name).")] = None,
+    source: Annotated[str, typer.Option(help="Data source spec.")] = "sklearn:breast_cancer",
+    target: Annotated[str, typer.Option(help="Column to predict.")] = "target",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing mlpilot.toml.")] = False,
+) -> None:
+    """Scaffold mlpilot.toml and pipeline.py.
+
+    Example: mlpilot init churn --source 'data/*.parquet' --target churned
+    """
+    from mlpilot.project import init_project
+
+    written = init_project(directory, name=name, source=source, target=target, force=force)
+    out = _render.console()
+    for path in written:
+        out.print(f"[green]created[/] {path}")
+    out.print(f"Next: cd {directory} && mlpilot run")
+
+
+@app.command()
+def run(
+    project: ProjectOpt = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Run every step even if cached.")
+    ] = False,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Make a new version champion at once.")
+    ] = False,
+    wait: Annotated[
+        float | None, typer.Option(help="Seconds to wait for another run of this project.")
+    ] = None,
+    set_: SetOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Run the pipeline once: ingest → validate → split → train → evaluate → gate → register.
+
+    Example: mlpilot run --set train.params.C=0.5
+    """
+    proj = _open(project, _overrides(set_, **{"store.lock_timeout": wait}))
+    summary = _run(proj, use_cache=not no_cache, promote=promote, quiet=json_)
+    if json_:
+        _render.print_json(summary.to_dict())
+    if summary.status == "rejected":
+        raise typer.Exit(1)
+
+
+def _run(proj: Project, *, use_cache: bool, promote: bool, quiet: bool) -> Any:
+    out = _render.console(stderr=quiet)
+    out.print(f"[bold]mlpilot run[/] · project [bold]{proj.name}[/] · {proj.settings.project_dir}")
+    with _render.StepProgress(out, total=8) as progress:
+        summary = proj.run(
+            listener=progress, use_cache=use_cache, alias="champion" if promote else None
+        )
+    if not quiet:
+        _render.render_summary(out, summary, proj.settings)
+    return summary
+
+
+@app.command()
+def quickstart(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to create the example project.")
+    ] = Path("mlpilot-quickstart"),
+) -> None:
+    """Create the bundled breast-cancer example and run the whole loop on it, offline.
+
+    Example: mlpilot quickstart /tmp/demo
+    """
+    from mlpilot.config import PROJECT_FILE
+    from mlpilot.project import init_project
+
+    out = _render.console()
+    if not (directory / PROJECT_FILE).exists():
+        init_project(directory, name="breast-cancer")
+        out.print(f"[green]created[/] example project in {directory.resolve()}")
+    proj = _open(directory)
+    _run(proj, use_cache=True, promote=False, quiet=False)
+    out.print(_render.models_table(proj.models(), proj.name))
+    out.print(
+        f"Next: [bold]cd {directory}[/] and try [bold]mlpilot models[/], "
+        "[bold]mlpilot run[/] (cached), [bold]mlpilot audit verify[/]"
+    )
+
+
+@app.command()
+def models(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
+    """List registered versions with aliases, metrics, data snapshot and code version.
+
+    Example: mlpilot models --json
+    """
+    proj = _open(project)
+    versions = proj.models()
+    if json_:
+        _render.print_json([v.to_dict() for v in versions])
+        return
+    out = _render.console()
+    if not versions:
+        out.print(f"No registered versions of {proj.name} yet: run [bold]mlpilot run[/].")
+        return
+    out.print(_render.models_table(versions, proj.name))
+
+
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (recorded in the audit trail).")]
+
+
+@app.command()
+def promote(
+    version: Annotated[int, typer.Argument(help="The version to make champion.")],
+    reason: ReasonOpt,
+    project: ProjectOpt = None,
+) -> None:
+    """Move the champion alias to VERSION (audited).
+
+    Example: mlpilot promote 3 --reason "beats v2 on the March holdout"
+    """
+    mv = _open(project).promote(version, reason=reason)
+    _render.console().print(f"[green]champion[/] is now version {mv.version}")
+
+
+@app.command()
+def rollback(reason: ReasonOpt, project: ProjectOpt = None) -> None:
+    """Move the champion alias back to the previous champion (audited).
+
+    Example: mlpilot rollback --reason "complaints about false negatives"
+    """
+    mv = _open(project).rollback(reason=reason)
+    _render.console().print(f"[yellow]rolled back[/]: champion is now version {mv.version}")
+
+
+@schema_app.command("show")
+def schema_show(
+    project: ProjectOpt = None,
+    proposed: Annotated[
+        bool, typer.Option("--proposed", help="Show the schema a failed run proposed.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Show the active (or proposed) data schema.
+
+    Example: mlpilot schema show --proposed
+    """
+    proj = _open(project)
+    row = proj.schema("proposed" if proposed else "active")
+    if row is None:
+        what = "proposed" if proposed else "active"
+        _render.console().print(f"No {what} schema for {proj.name} yet.")
+        return
+    if json_:
+        _render.print_json(row.body)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{row.status} schema {row.version} of {proj.name}")
+    for col in ("column", "kind", "nullable", "null rate", "range / categories"):
+        table.add_column(col)
+    for c in row.body.get("columns", []):
+        if c.get("categories"):
+            span = ", ".join(c["categories"][:6]) + (" …" if len(c["categories"]) > 6 else "")
+        elif c.get("min") is not None:
+            span = f"{c['min']:.4g} … {c['max']:.4g}"
+        else:
+            span = ""
+        table.add_row(c["name"], c["kind"], str(c["nullable"]), f"{c['null_rate']:.3f}", span)
+    _render.console().print(table)
+
+
+@schema_app.command("accept")
+def schema_accept(reason: ReasonOpt, project: ProjectOpt = None) -> None:
+    """Adopt the schema proposed by a run whose data broke the active one (audited).
+
+    Example: mlpilot schema accept --reason "new sensor column is expected"
+    """
+    row = _open(project).accept_schema(reason=reason)
+    _render.console().print(f"[green]schema {row.version} is now active[/]")
+
+
+@audit_app.command("verify")
+def audit_verify(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
+    """Recompute the audit chain and report the first altered event, if any.
+
+    Example: mlpilot audit verify
+    """
+    report = _open(project).verify_audit()
+    if json_:
+        _render.print_json(report.__dict__)
+    elif report.ok:
+        _render.console().print(f"[green]audit chain intact[/]: {report.events} events")
+    else:
+        _render.console().print(
+            f"[red]audit chain broken[/] at event {report.first_bad_id}: {report.problem}"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("log")
+def audit_log(
+    project: ProjectOpt = None,
+    limit: Annotated[int, typer.Option(help="How many events, newest first.")] = 20,
+    json_: JsonOpt = False,
+) -> None:
+    """Show the newest audit events: who did what, when and why.
+
+    Example: mlpilot audit log --limit 5
+    """
+    events = _open(project).audit_events(limit)
+    if json_:
+        _render.print_json([e.to_dict() for e in events])
+        return
+    from rich.table import Table
+
+    table = Table(title="Audit trail (newest first)")
+    for col in ("id", "time (UTC)", "actor", "action", "target", "reason"):
+        table.add_column(col)
+    for e in events:
+        table.add_row(
+            str(e.id), f"{e.ts:%Y-%m-%d %H:%M:%S}", e.actor, e.action, e.target, e.reason or ""
+        )
+    _render.console().print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code. Known errors print headline and message only."""
+    try:
+        app(args=argv, prog_name="mlpilot", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        _render.console(stderr=True).print("Aborted.")
+        return 130
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            _render.console(stderr=True).print(str(exc), markup=False)
+        return int(getattr(exc, "exit_code", 2))
+    except MlpilotError as exc:
+        _render.render_error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())

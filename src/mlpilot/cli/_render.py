@@ -1,0 +1,147 @@
+"""Rendering results for people (rich) and machines (JSON)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from mlpilot.config import Settings
+    from mlpilot.errors import MlpilotError
+    from mlpilot.pipeline import RunSummary, Step, StepOutcome
+    from mlpilot.registry import ModelVersion
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def render_error(err: MlpilotError) -> None:
+    out = console(stderr=True)
+    out.print(f"[bold red]Error: {err.headline}[/]")
+    out.print(err.message, markup=False)
+    user_tb = getattr(err, "user_traceback", "")
+    if user_tb:
+        out.print("\n[dim]Traceback from your code:[/]")
+        out.print(user_tb.rstrip(), markup=False)
+
+
+class StepProgress:
+    """A live line per pipeline step: spinner while it runs, then ran / cached and time."""
+
+    def __init__(self, out: Console, total: int) -> None:
+        self.progress = Progress(
+            SpinnerColumn(finished_text="[green]✔[/]"),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=out,
+            transient=False,
+        )
+        self.total = total
+        self._tasks: dict[str, TaskID] = {}
+        self._t0: dict[str, float] = {}
+
+    def __enter__(self) -> StepProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+
+    def step_started(self, step: Step, *, cached: bool) -> None:
+        label = "reusing cached output" if cached else "running"
+        self._tasks[step.name] = self.progress.add_task(
+            f"[bold]{step.name:<9}[/] {label}", total=1
+        )
+        self._t0[step.name] = time.perf_counter()
+
+    def step_finished(self, outcome: StepOutcome) -> None:
+        task = self._tasks[outcome.name]
+        text = {
+            "ran": f"[bold]{outcome.name:<9}[/] [green]ran[/] in {outcome.seconds:.2f}s",
+            "cached": f"[bold]{outcome.name:<9}[/] [cyan]cached[/] (inputs and code unchanged)",
+            "failed": f"[bold]{outcome.name:<9}[/] [red]failed[/]",
+        }[outcome.status]
+        self.progress.update(task, description=text, completed=1)
+
+
+def render_summary(out: Console, summary: RunSummary, settings: Settings) -> None:
+    colour = {"succeeded": "green", "unchanged": "cyan", "rejected": "yellow", "failed": "red"}[
+        summary.status
+    ]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("Pipeline run", f"{summary.run_id}  ({summary.seconds:.1f}s)")
+    if summary.snapshot_hash:
+        grid.add_row(
+            "Data snapshot",
+            f"{summary.snapshot_hash[:16]}…  {summary.rows} rows × {summary.columns} columns",
+        )
+    if summary.schema_version:
+        grid.add_row("Schema", f"{summary.schema_version}  (task: {summary.task})")
+    if summary.metrics:
+        grid.add_row(
+            "Holdout metrics",
+            "  ".join(f"{k}={v:.4f}" for k, v in sorted(summary.metrics.items())),
+        )
+    if summary.gate:
+        verdict = all(c["passed"] for c in summary.gate)
+        lines = [("[green]PASSED[/]" if verdict else "[red]FAILED[/]")]
+        for c in summary.gate:
+            mark = "[green]✔[/]" if c["passed"] else "[red]✘[/]"
+            lines.append(f"{mark} {c['detail']}")
+        grid.add_row("Gate", "\n".join(lines))
+    if summary.model_version is not None:
+        aliases = f" @{', @'.join(summary.model_aliases)}" if summary.model_aliases else ""
+        grid.add_row(
+            "Registered",
+            f"{settings.project.name} version {summary.model_version}{aliases}",
+        )
+        if summary.model_digest:
+            grid.add_row("Digest", f"sha256:{summary.model_digest}")
+    if summary.mlflow_run_id:
+        grid.add_row("MLflow run", summary.mlflow_run_id)
+    if summary.code_commit:
+        dirty = " (uncommitted changes)" if summary.code_dirty else ""
+        grid.add_row("Code", f"{summary.code_commit[:12]}{dirty}")
+    grid.add_row("Metadata", settings.metadata_url)
+    grid.add_row("Tracking", settings.tracking_uri)
+    grid.add_row("Artifacts", settings.artifact_root)
+    if summary.message:
+        grid.add_row("Note", summary.message)
+    out.print(Panel(grid, title=f"[{colour}]run {summary.status}[/]", expand=False))
+
+
+def models_table(versions: list[ModelVersion], name: str) -> Table:
+    table = Table(title=f"Registered versions of {name}")
+    table.add_column("version", justify="right")
+    table.add_column("aliases")
+    table.add_column("metrics")
+    table.add_column("data snapshot")
+    table.add_column("code")
+    table.add_column("registered (UTC)")
+    for v in versions:
+        metrics = "  ".join(f"{k}={val:.4f}" for k, val in sorted(v.metrics.items())[:4])
+        commit = v.lineage.get("mlpilot.code_commit", "")
+        dirty = "*" if v.lineage.get("mlpilot.code_dirty") == "true" else ""
+        table.add_row(
+            str(v.version),
+            ", ".join(v.aliases),
+            metrics,
+            v.lineage.get("mlpilot.data_snapshot", "")[:12],
+            (commit[:10] + dirty) if commit else "-",
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+        )
+    return table

@@ -1,0 +1,44 @@
+"""Pipelines: typed steps wired into a DAG, a step cache, and the standard training pipeline.
+
+A step is a plain function; its parameter names are its inputs (upstream steps or run
+parameters), and a parameter named ``ctx`` receives the run's services. A step's output is
+reused when its code, its inputs' fingerprints and its parameters are unchanged::
+
+    ingest → validate → split → train → evaluate → profile → gate → register
+
+:func:`run_project` runs a project's pipeline once, under the project's run lock, tracked in
+MLflow and recorded in the metadata store.
+"""
+
+from mlpilot.pipeline._dag import Pipeline, Step, step
+from mlpilot.pipeline._entrypoint import EntryPoint
+from mlpilot.pipeline._fingerprint import code_fingerprint, fingerprint
+from mlpilot.pipeline._orchestrate import RunStatus, RunSummary, run_project
+from mlpilot.pipeline._runner import (
+    PipelineResult,
+    RunListener,
+    StepCache,
+    StepOutcome,
+    run_pipeline,
+)
+from mlpilot.pipeline._steps import RunContext, active_schema, standard_pipeline
+
+__all__ = [
+    "EntryPoint",
+    "Pipeline",
+    "PipelineResult",
+    "RunContext",
+    "RunListener",
+    "RunStatus",
+    "RunSummary",
+    "Step",
+    "StepCache",
+    "StepOutcome",
+    "active_schema",
+    "code_fingerprint",
+    "fingerprint",
+    "run_pipeline",
+    "run_project",
+    "standard_pipeline",
+    "step",
+]

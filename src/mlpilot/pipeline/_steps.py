@@ -1,0 +1,387 @@
+"""The standard pipeline: ingest → validate → split → train → evaluate → profile → gate →
+register. Each step is a plain function; the run context carries the services."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import select, update
+
+from mlpilot.config import DataSettings, GateSettings, Settings, TrainSettings, ValidateSettings
+from mlpilot.errors import GateFailedError, SchemaViolationError, UserCodeError
+from mlpilot.governance import AuditTrail
+from mlpilot.pipeline._dag import Pipeline, step
+from mlpilot.pipeline._entrypoint import EntryPoint, fit_entrypoint
+from mlpilot.store import DatasetSnapshotRow, SchemaRow, Store, utcnow
+
+if TYPE_CHECKING:
+    from mlpilot.data import DataSchema, ReferenceProfile, Snapshot
+    from mlpilot.evaluation import Evaluation, GateResult
+    from mlpilot.registry import ModelVersion, Registry
+    from mlpilot.tracking import TrackedRun
+
+
+@dataclass
+class RunContext:
+    """Services for the steps of one run (not data; not part of any cache key)."""
+
+    settings: Settings
+    store: Store
+    audit: AuditTrail
+    actor: str
+    run_id: str
+    alias: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    _stack: ExitStack = field(default_factory=ExitStack)
+    _tracker: TrackedRun | None = None
+    _registry: Registry | None = None
+
+    @property
+    def tracker(self) -> TrackedRun:
+        """The MLflow run, started the first time a step has something to track."""
+        if self._tracker is None:
+            from mlpilot import tracking
+
+            tracking.configure(self.settings)
+            self._tracker = self._stack.enter_context(
+                tracking.start_run(
+                    self.settings, run_name=f"pipeline-{self.run_id[:8]}", tags=self.tags
+                )
+            )
+            if self.params:
+                self._tracker.log_params(self.params)
+        return self._tracker
+
+    @property
+    def tracking_started(self) -> bool:
+        return self._tracker is not None
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            from mlpilot import tracking
+            from mlpilot.registry import Registry
+
+            tracking.configure(self.settings)
+            self._registry = Registry(self.settings, self.audit)
+        return self._registry
+
+    def close(self, exc: BaseException | None) -> None:
+        if exc is None:
+            self._stack.close()
+        else:
+            self._stack.__exit__(type(exc), exc, exc.__traceback__)
+
+
+@dataclass(frozen=True)
+class Ingested:
+    frame: pd.DataFrame
+    snapshot: Snapshot
+    source: str
+
+    @property
+    def fingerprint(self) -> str:
+        return self.snapshot.hash
+
+
+@dataclass(frozen=True)
+class Validated:
+    schema: DataSchema
+    task: str
+    target: str
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"{self.schema.version}|{self.task}|{self.target}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Split:
+    x_train: pd.DataFrame
+    x_test: pd.DataFrame
+    y_train: pd.Series
+    y_test: pd.Series
+
+
+@step(cache=False)
+def ingest(ctx: RunContext, data_settings: DataSettings) -> Ingested:
+    """Read the data source and snapshot the exact rows by content hash."""
+    from mlpilot.data import infer_schema, load_source, write_snapshot
+
+    frame = load_source(data_settings, ctx.settings.project_dir)
+    snap = write_snapshot(frame, ctx.settings.snapshot_dir)
+    with ctx.store.session() as s:
+        if s.get(DatasetSnapshotRow, snap.hash) is None:
+            s.add(
+                DatasetSnapshotRow(
+                    hash=snap.hash,
+                    project=ctx.settings.project.name,
+                    source=data_settings.source,
+                    rows=snap.rows,
+                    columns={"schema": json.loads(infer_schema(frame).to_json())},
+                    path=str(snap.path),
+                    created_at=utcnow(),
+                )
+            )
+    ctx.tags["mlpilot.data_snapshot"] = snap.hash
+    return Ingested(frame, snap, data_settings.source)
+
+
+@step
+def validate(
+    ctx: RunContext,
+    ingest: Ingested,
+    data_settings: DataSettings,
+    train_settings: TrainSettings,
+    validate_settings: ValidateSettings,
+    active_schema: DataSchema | None,
+    previous_schema: DataSchema | None,
+) -> Validated:
+    """Check the target, then the data against the stored schema (inferred on the first run)."""
+    from mlpilot.data import check_target, infer_schema, validate_batch
+
+    frame = ingest.frame
+    task = check_target(frame, data_settings.target, train_settings.task)
+    project = ctx.settings.project.name
+    if active_schema is None:
+        schema = infer_schema(frame)
+        with ctx.store.session() as s:
+            s.add(_schema_row(project, schema, "active", ingest.snapshot.hash, ctx.actor, None))
+            ctx.audit.record(
+                "schema.created",
+                target=f"schema:{project}/{schema.version}",
+                actor=ctx.actor,
+                reason="first run: schema inferred from the data",
+                details={"snapshot": ingest.snapshot.hash, "columns": len(schema.columns)},
+                session=s,
+            )
+        return Validated(schema, task, data_settings.target)
+    anomalies = validate_batch(frame, active_schema, validate_settings, previous_schema)
+    if anomalies:
+        proposed = infer_schema(frame)
+        with ctx.store.session() as s:
+            s.execute(
+                update(SchemaRow)
+                .where(SchemaRow.project == project, SchemaRow.status == "proposed")
+                .values(status="discarded")
+            )
+            s.add(
+                _schema_row(
+                    project,
+                    proposed,
+                    "proposed",
+                    ingest.snapshot.hash,
+                    ctx.actor,
+                    f"{len(anomalies)} anomalies against schema {active_schema.version}",
+                )
+            )
+        raise SchemaViolationError(
+            f"snapshot {ingest.snapshot.hash[:12]} of {ingest.source} breaks schema "
+            f"{active_schema.version} in {len(anomalies)} way(s); nothing was trained. Fix the "
+            "data, or adopt the new schema deliberately with 'mlpilot schema accept --reason ...'",
+            anomalies,
+        )
+    return Validated(active_schema, task, data_settings.target)
+
+
+def _schema_row(
+    project: str, schema: DataSchema, status: str, snapshot: str, actor: str, reason: str | None
+) -> SchemaRow:
+    return SchemaRow(
+        project=project,
+        version=schema.version,
+        status=status,
+        body=json.loads(schema.to_json()),
+        snapshot_hash=snapshot,
+        created_at=utcnow(),
+        actor=actor,
+        reason=reason,
+    )
+
+
+@step
+def split(ingest: Ingested, validate: Validated, train_settings: TrainSettings) -> Split:
+    """Hold out a test set (stratified for classification)."""
+    from sklearn.model_selection import train_test_split
+
+    frame = ingest.frame
+    y = frame[validate.target]
+    x = frame.drop(columns=[validate.target])
+    stratify = y if validate.task == "classification" and y.value_counts().min() >= 2 else None
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=train_settings.test_size, random_state=train_settings.seed, stratify=stratify
+    )
+    return Split(x_train, x_test, y_train, y_test)
+
+
+@step
+def train(
+    ctx: RunContext, split: Split, validate: Validated, train_settings: TrainSettings,
+    entrypoint: EntryPoint,
+) -> Any:
+    """Fit the project's estimator on the training part."""
+    tracker = ctx.tracker
+    tracker.log_params(
+        {
+            "entrypoint": train_settings.entrypoint,
+            "task": validate.task,
+            "test_size": train_settings.test_size,
+            "seed": train_settings.seed,
+            "train_rows": len(split.x_train),
+            **{f"param.{k}": v for k, v in train_settings.params.items()},
+        }
+    )
+    target_obj = entrypoint.load()
+    frame = split.x_train.assign(**{validate.target: split.y_train})
+    return fit_entrypoint(
+        target_obj, entrypoint.spec, frame, validate.target, dict(train_settings.params)
+    )
+
+
+@step
+def evaluate(ctx: RunContext, train: Any, split: Split, validate: Validated) -> Evaluation:
+    """Score the candidate on the holdout."""
+    from mlpilot.evaluation import evaluate as evaluate_model
+
+    result = evaluate_model(train, split.x_test, split.y_test, validate.task)  # type: ignore[arg-type]
+    ctx.tracker.log_metrics(result.metrics)
+    return result
+
+
+@step
+def profile(split: Split, validate: Validated, evaluate: Evaluation) -> ReferenceProfile:
+    """Profile the training data and the holdout predictions, for monitoring."""
+    from mlpilot.data import build_profile
+
+    return build_profile(
+        split.x_train,
+        split.y_train,
+        validate.task,
+        predictions=evaluate.predictions,
+        probabilities=evaluate.probabilities,
+    )
+
+
+@step
+def gate(
+    ctx: RunContext, evaluate: Evaluation, split: Split, validate: Validated,
+    gate_settings: GateSettings,
+) -> GateResult:
+    """Thresholds from the project file, and the champion on the same holdout."""
+    from mlpilot.evaluation import apply_gate
+    from mlpilot.evaluation import evaluate as evaluate_model
+
+    champion_metrics: dict[str, float] | None = None
+    champion_note = ""
+    if gate_settings.vs_champion is not None:
+        champion = ctx.registry.by_alias("champion")
+        if champion is not None:
+            loaded = ctx.registry.load(champion.version, actor=ctx.actor)
+            try:
+                champion_metrics = evaluate_model(
+                    loaded.model, split.x_test, split.y_test, validate.task  # type: ignore[arg-type]
+                ).metrics
+            except UserCodeError:
+                champion_note = (
+                    f"champion v{champion.version} cannot score this data (its columns "
+                    "changed), so only the thresholds apply"
+                )
+    result = apply_gate(evaluate.metrics, gate_settings, validate.task, champion_metrics)
+    ctx.tracker.set_tags({"mlpilot.gate": "passed" if result.passed else "failed"})
+    if champion_metrics:
+        ctx.tracker.log_metrics({f"champion.{k}": v for k, v in champion_metrics.items()})
+    if not result.passed:
+        reasons = "; ".join(result.reasons())
+        raise GateFailedError(
+            f"candidate from run {ctx.run_id[:8]} was tracked in MLflow run "
+            f"{ctx.tracker.run_id} but not registered: {reasons}",
+            [_check_dict(c) for c in result.checks],
+        )
+    if champion_note:
+        ctx.tags["mlpilot.gate_note"] = champion_note
+    return result
+
+
+def _check_dict(check: Any) -> dict[str, Any]:
+    return {
+        "name": check.name,
+        "rule": check.rule,
+        "value": check.value,
+        "threshold": check.threshold,
+        "passed": check.passed,
+        "detail": check.detail,
+    }
+
+
+@step
+def register(
+    ctx: RunContext,
+    train: Any,
+    split: Split,
+    validate: Validated,
+    evaluate: Evaluation,
+    profile: ReferenceProfile,
+    gate: GateResult,
+    ingest: Ingested,
+) -> ModelVersion:
+    """Register the candidate with lineage, metrics, profile and a pinned digest."""
+    registry = ctx.registry
+    alias = ctx.alias
+    if alias is None:
+        alias = "champion" if registry.by_alias("champion") is None else "challenger"
+    lineage = {
+        "mlpilot.pipeline_run_id": ctx.run_id,
+        "mlpilot.data_snapshot": ingest.snapshot.hash,
+        "mlpilot.schema_version": validate.schema.version,
+        **{k: v for k, v in ctx.tags.items() if k.startswith("mlpilot.code")},
+    }
+    return registry.register(
+        train,
+        run_id=ctx.tracker.run_id,
+        metrics=evaluate.metrics,
+        lineage=lineage,
+        profile=json.loads(profile.to_json()),
+        input_example=split.x_test.head(5),
+        alias=alias,  # type: ignore[arg-type]
+        actor=ctx.actor,
+        reason=f"pipeline run {ctx.run_id[:8]} passed the gate",
+    )
+
+
+STANDARD_PARAMS = (
+    "data_settings",
+    "train_settings",
+    "validate_settings",
+    "gate_settings",
+    "active_schema",
+    "previous_schema",
+    "entrypoint",
+)
+
+
+def standard_pipeline() -> Pipeline:
+    """ingest → validate → split → train → evaluate → profile → gate → register."""
+    return Pipeline(
+        "standard",
+        [ingest, validate, split, train, evaluate, profile, gate, register],
+        params=STANDARD_PARAMS,
+    )
+
+
+def active_schema(store: Store, project: str) -> DataSchema | None:
+    from mlpilot.data import DataSchema
+
+    with store.session() as s:
+        row = s.execute(
+            select(SchemaRow)
+            .where(SchemaRow.project == project, SchemaRow.status == "active")
+            .order_by(SchemaRow.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        return None if row is None else DataSchema.from_json(json.dumps(row.body))

@@ -1,0 +1,154 @@
+"""A project as the CLI sees it: its settings and stores, and the verbs run on it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import select, update
+
+from mlpilot.config import Settings, find_project_dir, load_settings
+from mlpilot.errors import ConfigError, DataError
+from mlpilot.governance import AuditTrail, ChainReport, default_actor
+from mlpilot.store import SchemaRow, Store, utcnow
+
+if TYPE_CHECKING:
+    from mlpilot.governance import AuditEvent
+    from mlpilot.pipeline import RunListener, RunSummary
+    from mlpilot.registry import ModelVersion, Registry
+
+
+class Project:
+    """Settings plus lazily opened stores. Build with :meth:`open`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @classmethod
+    def open(
+        cls,
+        directory: Path | None = None,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Project:
+        project_dir = find_project_dir(directory)
+        return cls(load_settings(project_dir, env=env, overrides=overrides))
+
+    @property
+    def name(self) -> str:
+        return self.settings.project.name
+
+    @cached_property
+    def store(self) -> Store:
+        return Store.open(self.settings.metadata_url)
+
+    @cached_property
+    def audit(self) -> AuditTrail:
+        return AuditTrail(self.store)
+
+    @cached_property
+    def registry(self) -> Registry:
+        from mlpilot import tracking
+        from mlpilot.registry import Registry
+
+        tracking.configure(self.settings)
+        return Registry(self.settings, self.audit)
+
+    def run(
+        self,
+        *,
+        listener: RunListener | None = None,
+        use_cache: bool = True,
+        alias: Literal["champion", "challenger"] | None = None,
+        actor: str | None = None,
+    ) -> RunSummary:
+        from mlpilot.pipeline import run_project
+
+        return run_project(
+            self.settings,
+            self.store,
+            listener=listener,
+            use_cache=use_cache,
+            alias=alias,
+            actor=actor,
+        )
+
+    def models(self) -> list[ModelVersion]:
+        return self.registry.list_versions()
+
+    def promote(self, version: int, *, reason: str, actor: str | None = None) -> ModelVersion:
+        return self.registry.promote(version, reason=_reason(reason), actor=actor)
+
+    def rollback(self, *, reason: str, actor: str | None = None) -> ModelVersion:
+        return self.registry.rollback(reason=_reason(reason), actor=actor)
+
+    def schema(self, status: Literal["active", "proposed"] = "active") -> SchemaRow | None:
+        with self.store.session() as s:
+            return s.execute(
+                select(SchemaRow)
+                .where(SchemaRow.project == self.name, SchemaRow.status == status)
+                .order_by(SchemaRow.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+
+    def accept_schema(self, *, reason: str, actor: str | None = None) -> SchemaRow:
+        """Adopt the proposed schema (left by a run that failed validation); audited."""
+        why = _reason(reason)
+        who = actor or default_actor()
+        with self.store.session() as s:
+            proposed = s.execute(
+                select(SchemaRow)
+                .where(SchemaRow.project == self.name, SchemaRow.status == "proposed")
+                .order_by(SchemaRow.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if proposed is None:
+                raise DataError(
+                    f"project '{self.name}' has no proposed schema to accept: one is proposed "
+                    "when 'mlpilot run' finds data that breaks the active schema"
+                )
+            old = s.execute(
+                select(SchemaRow.version).where(
+                    SchemaRow.project == self.name, SchemaRow.status == "active"
+                )
+            ).scalar_one_or_none()
+            s.execute(
+                update(SchemaRow)
+                .where(SchemaRow.project == self.name, SchemaRow.status == "active")
+                .values(status="superseded")
+            )
+            proposed.status = "active"
+            proposed.actor = who
+            proposed.reason = why
+            proposed.created_at = utcnow()
+            self.audit.record(
+                "schema.accepted",
+                target=f"schema:{self.name}/{proposed.version}",
+                actor=who,
+                reason=why,
+                details={"previous": old, "snapshot": proposed.snapshot_hash},
+                session=s,
+            )
+            s.flush()
+            s.expunge(proposed)
+        return proposed
+
+    def audit_events(self, limit: int = 50) -> list[AuditEvent]:
+        return self.audit.events(limit=limit)
+
+    def verify_audit(self) -> ChainReport:
+        return self.audit.verify()
+
+    def schema_json(self, row: SchemaRow) -> str:
+        return json.dumps(row.body, indent=2)
+
+
+def _reason(reason: str) -> str:
+    text = reason.strip()
+    if not text:
+        raise ConfigError("a reason is required: pass --reason 'why this change is made'")
+    return text
