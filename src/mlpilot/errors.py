@@ -12,10 +12,10 @@ cause with ``raise ... from exc``::
     │   ├── DataSourceError          exit 1, HTTP 422  the source is missing or unreadable
     │   ├── EmptyDataError           exit 1, HTTP 422  the source gave no rows
     │   ├── TargetError              exit 1, HTTP 422  the target column is missing or unusable
-    │   └── SchemaViolationError     exit 1, HTTP 422  a batch breaks the stored schema (has a report)
+    │   └── SchemaViolationError     exit 1, HTTP 422  a batch breaks the stored schema (a report)
     ├── PipelineError                exit 1, HTTP 500  a pipeline could not run
     │   ├── PipelineDefinitionError  exit 2, HTTP 400  the DAG is malformed (cycle, missing input)
-    │   └── UserCodeError            exit 1, HTTP 500  the project's own code raised (traceback kept)
+    │   └── UserCodeError            exit 1, HTTP 500  the project's own code raised (traceback)
     ├── GateFailedError              exit 1, HTTP 409  a candidate did not pass the gate
     ├── RegistryError                exit 1, HTTP 500  the model registry refused an operation
     │   ├── ModelNotFoundError       exit 1, HTTP 404  no such model version or alias

@@ -39,9 +39,7 @@ ProjectOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option(
-        "--set", help="Override a setting, e.g. --set train.seed=7 (beats env and file)."
-    ),
+    typer.Option("--set", help="Override a setting, e.g. --set train.seed=7 (beats env and file)."),
 ]
 
 
@@ -67,7 +65,7 @@ def _open(project: Path | None, overrides: dict[str, Any] | None = None) -> Proj
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path("."),
+    directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path(),
     name: Annotated[str | None, typer.Option(help="Project name (default: folder name).")] = None,
     source: Annotated[str, typer.Option(help="Data source spec.")] = "sklearn:breast_cancer",
     target: Annotated[str, typer.Option(help="Column to predict.")] = "target",
@@ -127,9 +125,9 @@ def _run(proj: Project, *, use_cache: bool, promote: bool, quiet: bool) -> Any:
 
 @app.command()
 def quickstart(
-    directory: Annotated[
-        Path, typer.Argument(help="Where to create the example project.")
-    ] = Path("mlpilot-quickstart"),
+    directory: Annotated[Path, typer.Argument(help="Where to create the example project.")] = Path(
+        "mlpilot-quickstart"
+    ),
 ) -> None:
     """Create the bundled breast-cancer example and run the whole loop on it, offline.
 

@@ -61,9 +61,7 @@ class StepProgress:
 
     def step_started(self, step: Step, *, cached: bool) -> None:
         label = "reusing cached output" if cached else "running"
-        self._tasks[step.name] = self.progress.add_task(
-            f"[bold]{step.name:<9}[/] {label}", total=1
-        )
+        self._tasks[step.name] = self.progress.add_task(f"[bold]{step.name:<9}[/] {label}", total=1)
         self._t0[step.name] = time.perf_counter()
 
     def step_finished(self, outcome: StepOutcome) -> None:

@@ -113,6 +113,7 @@ def fit_entrypoint(
     target_obj: Any, spec: str, frame: Any, target: str, params: dict[str, Any]
 ) -> Any:
     """Train: call ``f(frame, target, **params)`` or ``Class(**params).fit(X, y)``."""
+    model: Any
     try:
         if inspect.isclass(target_obj):
             model = target_obj(**params)

@@ -70,6 +70,6 @@ def code_fingerprint(func: Any) -> str:
             from importlib.metadata import version as dist_version
 
             version = dist_version(top)
-        except Exception:  # noqa: BLE001 - any metadata failure just means "no version"
+        except Exception:
             version = ""
         return sha256_bytes(f"{module}.{getattr(func, '__qualname__', func)}@{version}".encode())

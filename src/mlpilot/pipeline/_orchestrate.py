@@ -8,8 +8,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import select
-
 from mlpilot.config import Settings
 from mlpilot.errors import GateFailedError, MlpilotError
 from mlpilot.governance import AuditTrail, default_actor
@@ -22,8 +20,8 @@ from mlpilot.pipeline._runner import (
     StepOutcome,
     run_pipeline,
 )
-from mlpilot.pipeline._steps import RunContext, active_schema, standard_pipeline
-from mlpilot.store import DatasetSnapshotRow, PipelineRunRow, Store, utcnow
+from mlpilot.pipeline._steps import RunContext, standard_pipeline
+from mlpilot.store import PipelineRunRow, Store, utcnow
 
 RunStatus = Literal["succeeded", "unchanged", "rejected", "failed"]
 
@@ -109,8 +107,6 @@ def run_project(
             "train_settings": settings.train,
             "validate_settings": settings.validate_,
             "gate_settings": settings.gate,
-            "active_schema": active_schema(store, project),
-            "previous_schema": _previous_schema(store, project),
             "entrypoint": EntryPoint(settings.train.entrypoint, settings.project_dir),
         }
         ctx.params = {"data.source": settings.data.source, "data.target": settings.data.target}
@@ -157,25 +153,6 @@ def run_project(
         return summary
 
 
-def _previous_schema(store: Store, project: str) -> Any:
-    from mlpilot.data import DataSchema
-
-    with store.session() as s:
-        row = s.execute(
-            select(DatasetSnapshotRow.columns)
-            .join(PipelineRunRow, PipelineRunRow.snapshot_hash == DatasetSnapshotRow.hash)
-            .where(
-                PipelineRunRow.project == project,
-                PipelineRunRow.status.in_(("succeeded", "unchanged")),
-            )
-            .order_by(PipelineRunRow.started_at.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-    if not row or "schema" not in row:
-        return None
-    return DataSchema.from_json(json.dumps(row["schema"]))
-
-
 def _summarise(
     run_id: str,
     ctx: RunContext,
@@ -187,6 +164,7 @@ def _summarise(
     outcomes: dict[str, StepOutcome] = {}
     if result is not None:
         outcomes = result.outcomes
+
     def value(name: str) -> Any:
         if result is None:
             return None
@@ -209,8 +187,7 @@ def _summarise(
     message = None
     if status == "unchanged" and version is not None:
         message = (
-            f"nothing changed since version {version.version} was registered: "
-            "no step needed to run"
+            f"nothing changed since version {version.version} was registered: no step needed to run"
         )
     elif error is not None:
         message = error.message if isinstance(error, MlpilotError) else repr(error)

@@ -96,7 +96,7 @@ class StepCache:
             return False, None
         if hashlib.sha256(data).hexdigest() != entry.digest:
             return False, None
-        return True, pickle.loads(data)  # noqa: S301 - our own file, digest-verified
+        return True, pickle.loads(data)
 
 
 class PipelineResult:
@@ -230,9 +230,7 @@ class _Run:
                 kwargs[CONTEXT_PARAM] = self.ctx
             value = s.func(**kwargs)
         except BaseException as exc:
-            outcome = StepOutcome(
-                s.name, "failed", key, time.perf_counter() - t0, _describe(exc)
-            )
+            outcome = StepOutcome(s.name, "failed", key, time.perf_counter() - t0, _describe(exc))
             self.outcomes[s.name] = outcome
             self._record(s, outcome, None, started_at)
             if self.listener:

@@ -17,7 +17,7 @@ from mlpilot.errors import GateFailedError, SchemaViolationError, UserCodeError
 from mlpilot.governance import AuditTrail
 from mlpilot.pipeline._dag import Pipeline, step
 from mlpilot.pipeline._entrypoint import EntryPoint, fit_entrypoint
-from mlpilot.store import DatasetSnapshotRow, SchemaRow, Store, utcnow
+from mlpilot.store import DatasetSnapshotRow, PipelineRunRow, SchemaRow, Store, utcnow
 
 if TYPE_CHECKING:
     from mlpilot.data import DataSchema, ReferenceProfile, Snapshot
@@ -91,6 +91,20 @@ class Ingested:
 
 
 @dataclass(frozen=True)
+class SchemaRef:
+    """The schema this run's data must meet, and the previous snapshot's to compare nulls."""
+
+    active: DataSchema
+    previous: DataSchema | None
+    created: bool
+
+    @property
+    def fingerprint(self) -> str:
+        prev = self.previous.version if self.previous is not None else "-"
+        return hashlib.sha256(f"{self.active.version}|{prev}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
 class Validated:
     schema: DataSchema
     task: str
@@ -98,7 +112,9 @@ class Validated:
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.sha256(f"{self.schema.version}|{self.task}|{self.target}".encode()).hexdigest()
+        return hashlib.sha256(
+            f"{self.schema.version}|{self.task}|{self.target}".encode()
+        ).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -133,37 +149,49 @@ def ingest(ctx: RunContext, data_settings: DataSettings) -> Ingested:
     return Ingested(frame, snap, data_settings.source)
 
 
+@step(cache=False)
+def schema(ctx: RunContext, ingest: Ingested) -> SchemaRef:
+    """The active schema (inferred from this data and stored on the first run)."""
+    from mlpilot.data import infer_schema
+
+    project = ctx.settings.project.name
+    previous = _previous_schema(ctx.store, project, ingest.snapshot.hash)
+    active = active_schema(ctx.store, project)
+    if active is not None:
+        return SchemaRef(active, previous, created=False)
+    inferred = infer_schema(ingest.frame)
+    with ctx.store.session() as s:
+        s.add(_schema_row(project, inferred, "active", ingest.snapshot.hash, ctx.actor, None))
+        ctx.audit.record(
+            "schema.created",
+            target=f"schema:{project}/{inferred.version}",
+            actor=ctx.actor,
+            reason="first run: schema inferred from the data",
+            details={"snapshot": ingest.snapshot.hash, "columns": len(inferred.columns)},
+            session=s,
+        )
+    return SchemaRef(inferred, previous, created=True)
+
+
 @step
 def validate(
     ctx: RunContext,
     ingest: Ingested,
+    schema: SchemaRef,
     data_settings: DataSettings,
     train_settings: TrainSettings,
     validate_settings: ValidateSettings,
-    active_schema: DataSchema | None,
-    previous_schema: DataSchema | None,
 ) -> Validated:
-    """Check the target, then the data against the stored schema (inferred on the first run)."""
+    """Check the target, then the data against the schema and the previous snapshot."""
     from mlpilot.data import check_target, infer_schema, validate_batch
 
     frame = ingest.frame
     task = check_target(frame, data_settings.target, train_settings.task)
-    project = ctx.settings.project.name
-    if active_schema is None:
-        schema = infer_schema(frame)
-        with ctx.store.session() as s:
-            s.add(_schema_row(project, schema, "active", ingest.snapshot.hash, ctx.actor, None))
-            ctx.audit.record(
-                "schema.created",
-                target=f"schema:{project}/{schema.version}",
-                actor=ctx.actor,
-                reason="first run: schema inferred from the data",
-                details={"snapshot": ingest.snapshot.hash, "columns": len(schema.columns)},
-                session=s,
-            )
-        return Validated(schema, task, data_settings.target)
-    anomalies = validate_batch(frame, active_schema, validate_settings, previous_schema)
+    if schema.created:
+        return Validated(schema.active, task, data_settings.target)
+    anomalies = validate_batch(frame, schema.active, validate_settings, schema.previous)
     if anomalies:
+        project = ctx.settings.project.name
         proposed = infer_schema(frame)
         with ctx.store.session() as s:
             s.execute(
@@ -178,16 +206,16 @@ def validate(
                     "proposed",
                     ingest.snapshot.hash,
                     ctx.actor,
-                    f"{len(anomalies)} anomalies against schema {active_schema.version}",
+                    f"{len(anomalies)} anomalies against schema {schema.active.version}",
                 )
             )
         raise SchemaViolationError(
             f"snapshot {ingest.snapshot.hash[:12]} of {ingest.source} breaks schema "
-            f"{active_schema.version} in {len(anomalies)} way(s); nothing was trained. Fix the "
+            f"{schema.active.version} in {len(anomalies)} way(s); nothing was trained. Fix the "
             "data, or adopt the new schema deliberately with 'mlpilot schema accept --reason ...'",
             anomalies,
         )
-    return Validated(active_schema, task, data_settings.target)
+    return Validated(schema.active, task, data_settings.target)
 
 
 def _schema_row(
@@ -215,14 +243,21 @@ def split(ingest: Ingested, validate: Validated, train_settings: TrainSettings) 
     x = frame.drop(columns=[validate.target])
     stratify = y if validate.task == "classification" and y.value_counts().min() >= 2 else None
     x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=train_settings.test_size, random_state=train_settings.seed, stratify=stratify
+        x,
+        y,
+        test_size=train_settings.test_size,
+        random_state=train_settings.seed,
+        stratify=stratify,
     )
     return Split(x_train, x_test, y_train, y_test)
 
 
 @step
 def train(
-    ctx: RunContext, split: Split, validate: Validated, train_settings: TrainSettings,
+    ctx: RunContext,
+    split: Split,
+    validate: Validated,
+    train_settings: TrainSettings,
     entrypoint: EntryPoint,
 ) -> Any:
     """Fit the project's estimator on the training part."""
@@ -270,7 +305,10 @@ def profile(split: Split, validate: Validated, evaluate: Evaluation) -> Referenc
 
 @step
 def gate(
-    ctx: RunContext, evaluate: Evaluation, split: Split, validate: Validated,
+    ctx: RunContext,
+    evaluate: Evaluation,
+    split: Split,
+    validate: Validated,
     gate_settings: GateSettings,
 ) -> GateResult:
     """Thresholds from the project file, and the champion on the same holdout."""
@@ -285,7 +323,10 @@ def gate(
             loaded = ctx.registry.load(champion.version, actor=ctx.actor)
             try:
                 champion_metrics = evaluate_model(
-                    loaded.model, split.x_test, split.y_test, validate.task  # type: ignore[arg-type]
+                    loaded.model,
+                    split.x_test,
+                    split.y_test,
+                    validate.task,  # type: ignore[arg-type]
                 ).metrics
             except UserCodeError:
                 champion_note = (
@@ -359,17 +400,15 @@ STANDARD_PARAMS = (
     "train_settings",
     "validate_settings",
     "gate_settings",
-    "active_schema",
-    "previous_schema",
     "entrypoint",
 )
 
 
 def standard_pipeline() -> Pipeline:
-    """ingest → validate → split → train → evaluate → profile → gate → register."""
+    """ingest → schema → validate → split → train → evaluate → profile → gate → register."""
     return Pipeline(
         "standard",
-        [ingest, validate, split, train, evaluate, profile, gate, register],
+        [ingest, schema, validate, split, train, evaluate, profile, gate, register],
         params=STANDARD_PARAMS,
     )
 
@@ -385,3 +424,23 @@ def active_schema(store: Store, project: str) -> DataSchema | None:
             .limit(1)
         ).scalar_one_or_none()
         return None if row is None else DataSchema.from_json(json.dumps(row.body))
+
+
+def _previous_schema(store: Store, project: str, current_snapshot: str) -> DataSchema | None:
+    """The schema of the snapshot the last successful run used, if it is another snapshot."""
+    from mlpilot.data import DataSchema
+
+    with store.session() as s:
+        row = s.execute(
+            select(DatasetSnapshotRow.hash, DatasetSnapshotRow.columns)
+            .join(PipelineRunRow, PipelineRunRow.snapshot_hash == DatasetSnapshotRow.hash)
+            .where(
+                PipelineRunRow.project == project,
+                PipelineRunRow.status.in_(("succeeded", "unchanged")),
+            )
+            .order_by(PipelineRunRow.started_at.desc())
+            .limit(1)
+        ).first()
+    if row is None or row[0] == current_snapshot or "schema" not in row[1]:
+        return None
+    return DataSchema.from_json(json.dumps(row[1]["schema"]))

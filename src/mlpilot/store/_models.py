@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
-from datetime import UTC
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+# Our own alembic version table, so mlpilot's tables can share a database with MLflow's.
+VERSION_TABLE = "mlpilot_alembic_version"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -30,13 +31,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        datetime: UTCDateTime(),
+    }
 
 
 class PipelineRunRow(Base):
     """One run of a project's pipeline."""
 
-    __tablename__ = "pipeline_runs"
+    __tablename__ = "mlpilot_pipeline_runs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     project: Mapped[str] = mapped_column(String(100), index=True)
@@ -59,11 +63,11 @@ class PipelineRunRow(Base):
 class StepExecutionRow(Base):
     """One step of one pipeline run; ``cache_key`` finds reusable outputs."""
 
-    __tablename__ = "step_executions"
-    __table_args__ = (Index("ix_step_executions_cache_key", "cache_key", "status"),)
+    __tablename__ = "mlpilot_step_executions"
+    __table_args__ = (Index("ix_mlpilot_step_executions_cache_key", "cache_key", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(ForeignKey("mlpilot_pipeline_runs.id", ondelete="CASCADE"))
     step: Mapped[str] = mapped_column(String(100))
     cache_key: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20))  # ran|cached|failed
@@ -78,7 +82,7 @@ class StepExecutionRow(Base):
 class DatasetSnapshotRow(Base):
     """The exact rows a run used, stored once per content hash."""
 
-    __tablename__ = "dataset_snapshots"
+    __tablename__ = "mlpilot_dataset_snapshots"
 
     hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     project: Mapped[str] = mapped_column(String(100))
@@ -92,7 +96,7 @@ class DatasetSnapshotRow(Base):
 class SchemaRow(Base):
     """A data schema; exactly one per project is ``active``."""
 
-    __tablename__ = "schemas"
+    __tablename__ = "mlpilot_schemas"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     project: Mapped[str] = mapped_column(String(100), index=True)
@@ -108,7 +112,7 @@ class SchemaRow(Base):
 class AuditEventRow(Base):
     """One link of the hash-chained audit trail; ``prev_hash`` is unique, so it cannot fork."""
 
-    __tablename__ = "audit_events"
+    __tablename__ = "mlpilot_audit_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ts: Mapped[datetime]
@@ -124,7 +128,7 @@ class AuditEventRow(Base):
 class LockRow(Base):
     """A named lease held by one process."""
 
-    __tablename__ = "locks"
+    __tablename__ = "mlpilot_locks"
 
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))

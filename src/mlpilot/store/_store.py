@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from mlpilot.errors import LockedError, StoreError
-from mlpilot.store._models import LockRow
+from mlpilot.store._models import VERSION_TABLE, LockRow
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -63,7 +63,9 @@ class Store:
         head = ScriptDirectory.from_config(cfg).get_current_head()
         try:
             with self.engine.begin() as conn:
-                current = MigrationContext.configure(conn).get_current_revision()
+                current = MigrationContext.configure(
+                    conn, opts={"version_table": VERSION_TABLE}
+                ).get_current_revision()
                 if current == head:
                     return
                 cfg.attributes["connection"] = conn

@@ -3,8 +3,16 @@ import pytest
 from mlpilot.cli import main
 
 COMMANDS = [
-    ["init"], ["run"], ["quickstart"], ["models"], ["promote"], ["rollback"],
-    ["schema", "show"], ["schema", "accept"], ["audit", "verify"], ["audit", "log"],
+    ["init"],
+    ["run"],
+    ["quickstart"],
+    ["models"],
+    ["promote"],
+    ["rollback"],
+    ["schema", "show"],
+    ["schema", "accept"],
+    ["audit", "verify"],
+    ["audit", "log"],
 ]
 
 

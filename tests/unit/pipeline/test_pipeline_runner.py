@@ -53,13 +53,22 @@ def _run(store: Store, tmp_path: Path, **params: Any) -> Any:
     with store.session() as s:
         s.add(
             PipelineRunRow(
-                id=run_id, project="t", pipeline="t", status="running",
-                started_at=utcnow(), actor="me",
+                id=run_id,
+                project="t",
+                pipeline="t",
+                status="running",
+                started_at=utcnow(),
+                actor="me",
             )
         )
     cache = StepCache(store, tmp_path / "cache")
     return run_pipeline(
-        PIPE, params=params, ctx=None, store=store, run_id=run_id, cache=cache,
+        PIPE,
+        params=params,
+        ctx=None,
+        store=store,
+        run_id=run_id,
+        cache=cache,
         listener=Recorder(),
     )
 
@@ -115,13 +124,21 @@ def test_failed_step_is_recorded_and_raises(store: Store, tmp_path: Path) -> Non
     with store.session() as s:
         s.add(
             PipelineRunRow(
-                id=run_id, project="t", pipeline="f", status="running",
-                started_at=utcnow(), actor="me",
+                id=run_id,
+                project="t",
+                pipeline="f",
+                status="running",
+                started_at=utcnow(),
+                actor="me",
             )
         )
     with pytest.raises(ValueError, match="bad value in step"):
         run_pipeline(
-            pipe, params={"n": 2}, ctx=None, store=store, run_id=run_id,
+            pipe,
+            params={"n": 2},
+            ctx=None,
+            store=store,
+            run_id=run_id,
             cache=StepCache(store, tmp_path / "c"),
         )
     with store.session() as s:

@@ -14,8 +14,9 @@ from mlpilot.store import LockRow, Store
 def test_open_migrates_and_enables_wal(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
     tables = set(inspect(store.engine).get_table_names())
-    assert {"pipeline_runs", "step_executions", "dataset_snapshots", "schemas"} <= tables
-    assert {"audit_events", "locks", "alembic_version"} <= tables
+    prefixed = {f"mlpilot_{t}" for t in ("pipeline_runs", "step_executions", "schemas")}
+    assert prefixed | {"mlpilot_dataset_snapshots", "mlpilot_audit_events"} <= tables
+    assert {"mlpilot_locks", "mlpilot_alembic_version"} <= tables
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     Store.open(f"sqlite:///{tmp_path / 'm.db'}")  # second open: already at head
@@ -23,9 +24,12 @@ def test_open_migrates_and_enables_wal(tmp_path: Path) -> None:
 
 def test_lock_excludes_second_holder(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
-    with store.lock("run"):
-        with pytest.raises(LockedError, match=r"'run' is held by pid \d+"), store.lock("run"):
-            pass
+    with (
+        store.lock("run"),
+        pytest.raises(LockedError, match=r"'run' is held by pid \d+"),
+        store.lock("run"),
+    ):
+        pass
     with store.lock("run"):  # released
         pass
 
