@@ -289,7 +289,8 @@ def audit_log(
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code. Known errors print headline and message only."""
     try:
-        app(args=argv, prog_name="mlpilot", standalone_mode=False)
+        # Without standalone mode click returns the code of a typer.Exit instead of raising.
+        code = app(args=argv, prog_name="mlpilot", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
@@ -310,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         traceback.print_exc()
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def entry() -> None:

@@ -104,6 +104,9 @@ def run_project(
         ctx = RunContext(settings, store, audit, who, run_id, alias=alias, tags=tags)
         params = {
             "data_settings": settings.data,
+            "task": settings.train.task,
+            "test_size": settings.train.test_size,
+            "seed": settings.train.seed,
             "train_settings": settings.train,
             "validate_settings": settings.validate_,
             "gate_settings": settings.gate,

@@ -179,16 +179,16 @@ def validate(
     ingest: Ingested,
     schema: SchemaRef,
     data_settings: DataSettings,
-    train_settings: TrainSettings,
+    task: str,
     validate_settings: ValidateSettings,
 ) -> Validated:
     """Check the target, then the data against the schema and the previous snapshot."""
     from mlpilot.data import check_target, infer_schema, validate_batch
 
     frame = ingest.frame
-    task = check_target(frame, data_settings.target, train_settings.task)
+    resolved = check_target(frame, data_settings.target, task)  # type: ignore[arg-type]
     if schema.created:
-        return Validated(schema.active, task, data_settings.target)
+        return Validated(schema.active, resolved, data_settings.target)
     anomalies = validate_batch(frame, schema.active, validate_settings, schema.previous)
     if anomalies:
         project = ctx.settings.project.name
@@ -215,7 +215,7 @@ def validate(
             "data, or adopt the new schema deliberately with 'mlpilot schema accept --reason ...'",
             anomalies,
         )
-    return Validated(schema.active, task, data_settings.target)
+    return Validated(schema.active, resolved, data_settings.target)
 
 
 def _schema_row(
@@ -234,7 +234,7 @@ def _schema_row(
 
 
 @step
-def split(ingest: Ingested, validate: Validated, train_settings: TrainSettings) -> Split:
+def split(ingest: Ingested, validate: Validated, test_size: float, seed: int) -> Split:
     """Hold out a test set (stratified for classification)."""
     from sklearn.model_selection import train_test_split
 
@@ -245,8 +245,8 @@ def split(ingest: Ingested, validate: Validated, train_settings: TrainSettings) 
     x_train, x_test, y_train, y_test = train_test_split(
         x,
         y,
-        test_size=train_settings.test_size,
-        random_state=train_settings.seed,
+        test_size=test_size,
+        random_state=seed,
         stratify=stratify,
     )
     return Split(x_train, x_test, y_train, y_test)
@@ -397,6 +397,9 @@ def register(
 
 STANDARD_PARAMS = (
     "data_settings",
+    "task",
+    "test_size",
+    "seed",
     "train_settings",
     "validate_settings",
     "gate_settings",

@@ -6,12 +6,12 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, select, update
+from sqlalchemy import Engine, create_engine, delete, event, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -62,7 +62,12 @@ class Store:
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         head = ScriptDirectory.from_config(cfg).get_current_head()
         try:
-            with self.engine.begin() as conn:
+            if self._current_revision() == head:
+                return
+            # Two processes opening a new store at once: one migrates, the other waits.
+            with self._migration_lock(), self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('mlpilot.migrate'))"))
                 current = MigrationContext.configure(
                     conn, opts={"version_table": VERSION_TABLE}
                 ).get_current_revision()
@@ -75,6 +80,22 @@ class Store:
                 f"cannot open the metadata store at {self.url}: {exc.orig}; check the URL in "
                 "[store] metadata_url and that the database server is running"
             ) from exc
+
+    def _current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(
+                conn, opts={"version_table": VERSION_TABLE}
+            ).get_current_revision()
+
+    def _migration_lock(self) -> AbstractContextManager[object]:
+        db = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not db or db == ":memory:":
+            return nullcontext()
+        from filelock import FileLock
+
+        return FileLock(f"{db}.migrate.lock", timeout=120)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

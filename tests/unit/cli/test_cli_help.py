@@ -1,6 +1,11 @@
+from pathlib import Path
+
 import pytest
+from sqlalchemy import update
 
 from mlpilot.cli import main
+from mlpilot.project import Project
+from mlpilot.store import AuditEventRow
 
 COMMANDS = [
     ["init"],
@@ -46,3 +51,16 @@ def test_bad_set_override_is_config_error(
 ) -> None:
     assert main(["run", "--project", str(tmp_path), "--set", "nonsense"]) == 2
     assert "--set 'nonsense' is not KEY=VALUE" in capsys.readouterr().err
+
+
+def test_exit_code_of_a_failed_verdict_is_returned(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proj = project_dir
+    project = Project.open(proj, env={})
+    first = project.audit.record("a", target="t", actor="ann")
+    project.audit.record("b", target="t", actor="ann")
+    with project.store.session() as s:
+        s.execute(update(AuditEventRow).where(AuditEventRow.id == first.id).values(actor="mallory"))
+    assert main(["audit", "verify", "--project", str(proj)]) == 1
+    assert f"audit chain broken at event {first.id}" in capsys.readouterr().out

@@ -1,0 +1,116 @@
+"""The CLI as a user runs it: subprocesses in a fresh folder, embedded default, offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+MLPILOT = str(Path(sys.executable).parent / "mlpilot")
+
+
+def mlpilot(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLPILOT_")}
+    env.update(MLFLOW_DISABLE_TELEMETRY="true", MLPILOT_ACTOR="e2e", COLUMNS="120")
+    return subprocess.run(
+        [MLPILOT, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_quickstart_then_the_everyday_verbs(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    first = mlpilot("quickstart", str(demo), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "run succeeded" in first.stdout
+    assert "breast-cancer version 1 @champion" in first.stdout
+    assert "Gate             PASSED" in first.stdout
+    assert (demo / ".mlpilot" / "mlflow.db").is_file()
+    assert (demo / ".mlpilot" / "mlpilot.db").is_file()
+    assert not (demo / "mlruns").exists()
+
+    again = mlpilot("run", "--json", cwd=demo)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert summary["status"] == "unchanged"
+    assert summary["model_version"] == 1
+
+    models = mlpilot("models", "--json", cwd=demo)
+    [v1] = json.loads(models.stdout)
+    assert v1["version"] == 1
+    assert v1["aliases"] == ["champion"]
+    assert v1["metrics"]["roc_auc"] > 0.95
+
+    missing = mlpilot("promote", "9", "--reason", "typo", cwd=demo)
+    assert missing.returncode == 1
+    assert "Error: Model not found" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+    no_history = mlpilot("rollback", "--reason", "nothing to go back to", cwd=demo)
+    assert no_history.returncode == 1
+    assert "Traceback" not in no_history.stderr
+
+    log = mlpilot("audit", "log", "--json", cwd=demo)
+    actions = [e["action"] for e in json.loads(log.stdout)]
+    assert actions[:2] == ["pipeline.unchanged", "pipeline.succeeded"]
+    verify = mlpilot("audit", "verify", cwd=demo)
+    assert verify.returncode == 0
+    assert "audit chain intact" in verify.stdout
+
+
+def test_init_run_with_failing_gate_exits_1(tmp_path: Path) -> None:
+    proj = tmp_path / "p"
+    made = mlpilot("init", str(proj), "--name", "strict", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    toml = proj / "mlpilot.toml"
+    toml.write_text(toml.read_text().replace('roc_auc = ">= 0.95"', 'roc_auc = ">= 0.99999"'))
+    run = mlpilot("run", cwd=proj)
+    assert run.returncode == 1
+    assert "run rejected" in run.stdout
+    assert "roc_auc" in run.stdout
+    models = mlpilot("models", "--json", cwd=proj)
+    assert json.loads(models.stdout) == []
+
+
+def test_malformed_project_file_exits_2_with_line(tmp_path: Path) -> None:
+    (tmp_path / "mlpilot.toml").write_text('[project]\nname = "x"\n[data\n')
+    out = mlpilot("run", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "Error: Configuration error" in out.stderr
+    assert "mlpilot.toml:3" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_two_runs_at_once_one_waits_or_fails_and_the_store_stays_whole(tmp_path: Path) -> None:
+    proj = tmp_path / "p"
+    assert mlpilot("init", str(proj), cwd=tmp_path).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLPILOT_")}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    procs = [
+        subprocess.Popen(
+            [MLPILOT, "run"],
+            cwd=proj,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = []
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        results.append((p.returncode, err))
+    codes = sorted(code for code, _ in results)
+    assert codes in ([0, 0], [0, 1])
+    if codes == [0, 1]:
+        err = next(e for c, e in results if c == 1)
+        assert "Another mlpilot process is busy with this project" in err
+    models = json.loads(mlpilot("models", "--json", cwd=proj).stdout)
+    assert [m["version"] for m in models] == [1]
+    assert mlpilot("audit", "verify", cwd=proj).returncode == 0
