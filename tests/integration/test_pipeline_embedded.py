@@ -143,6 +143,9 @@ def test_schema_violation_stops_before_training_then_accept(make_project: Projec
     bad.to_csv(project.settings.project_dir / "data.csv", index=False)
     with pytest.raises(SchemaViolationError, match="breaks schema") as err:
         project.run()
+    [report] = (project.settings.home / "reports").glob("validation-*.json")
+    assert str(report) in err.value.message
+    assert "missing_column" in report.read_text()
     kinds = {(a.column, a.kind) for a in err.value.anomalies}
     assert ("alcohol", "missing_column") in kinds
     assert ("magnesium", "out_of_range") in kinds
@@ -261,3 +264,36 @@ def test_estimator_class_path_entrypoint(make_project: ProjectFactory) -> None:
     assert summary.model_version == 1
     loaded = project.registry.load(1)
     assert type(loaded.model).__name__ == "RandomForestClassifier"
+
+
+CHECKS_PY = """\
+def enough_rows(split):
+    if len(split.x_train) < {min_rows}:
+        raise ValueError(f"only {{len(split.x_train)}} training rows")
+
+
+def no_constant_predictions(evaluate):
+    assert len(set(evaluate.predictions.tolist())) > 1, "the model predicts one class"
+"""
+
+
+@pytest.mark.parametrize("min_rows", [10, 100_000], ids=["passes", "fails"])
+def test_project_steps_run_before_register(make_project: ProjectFactory, min_rows: int) -> None:
+    project = make_project()
+    directory = project.settings.project_dir
+    (directory / "checks.py").write_text(CHECKS_PY.format(min_rows=min_rows))
+    with (directory / "mlpilot.toml").open("a") as fh:
+        fh.write(
+            '\n[pipeline]\nsteps = ["checks.py:enough_rows", "checks.py:no_constant_predictions"]\n'
+        )
+    project = Project.open(directory, env={})
+    if min_rows == 10:
+        summary = project.run()
+        names = [s.name for s in summary.steps]
+        assert names.index("enough_rows") < names.index("register")
+        assert names.index("no_constant_predictions") < names.index("register")
+        assert summary.model_version == 1
+    else:
+        with pytest.raises(UserCodeError, match="only 455 training rows"):
+            project.run()
+        assert project.models() == []

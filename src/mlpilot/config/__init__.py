@@ -9,6 +9,7 @@ from mlpilot.config._loader import PROJECT_FILE, find_project_dir, load_settings
 from mlpilot.config._models import (
     DataSettings,
     GateSettings,
+    PipelineSettings,
     ProjectSettings,
     Settings,
     StoreSettings,
@@ -21,6 +22,7 @@ __all__ = [
     "PROJECT_FILE",
     "DataSettings",
     "GateSettings",
+    "PipelineSettings",
     "ProjectSettings",
     "Settings",
     "StoreSettings",

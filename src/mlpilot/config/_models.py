@@ -95,6 +95,17 @@ class ValidateSettings(_Section):
     allow_unseen_categories: bool = False
 
 
+class PipelineSettings(_Section):
+    """``[pipeline]``: the project's own steps, added to the standard pipeline."""
+
+    steps: tuple[str, ...] = Field(
+        default=(),
+        description="Functions 'file.py:function' or 'module:function'; each parameter names a "
+        "standard step or run parameter. They run before 'register', and a step that raises "
+        "stops the model from being registered.",
+    )
+
+
 class StoreSettings(_Section):
     """``[store]``: where mlpilot keeps its state. Relative paths are under the project."""
 
@@ -122,6 +133,7 @@ class Settings(_Section):
     train: TrainSettings
     gate: GateSettings = GateSettings()
     validate_: ValidateSettings = Field(default=ValidateSettings(), alias="validate")
+    pipeline: PipelineSettings = PipelineSettings()
     store: StoreSettings = StoreSettings()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)

@@ -21,7 +21,7 @@ from mlpilot.pipeline._runner import (
     StepOutcome,
     run_pipeline,
 )
-from mlpilot.pipeline._steps import RunContext, active_schema, standard_pipeline
+from mlpilot.pipeline._steps import RunContext, active_schema, project_pipeline, standard_pipeline
 
 __all__ = [
     "EntryPoint",
@@ -37,6 +37,7 @@ __all__ = [
     "active_schema",
     "code_fingerprint",
     "fingerprint",
+    "project_pipeline",
     "run_pipeline",
     "run_project",
     "standard_pipeline",

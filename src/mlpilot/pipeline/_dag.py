@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, overload
 
 from mlpilot.errors import PipelineDefinitionError
@@ -17,7 +17,9 @@ class Step:
     """One step: a function whose parameters name upstream steps, run parameters or ``ctx``.
 
     ``cache=False`` steps always run (e.g. reading a data source); their output's
-    ``fingerprint`` then feeds the cache keys downstream.
+    ``fingerprint`` then feeds the cache keys downstream. ``after`` names steps that must run
+    (and succeed) first without passing their outputs in. A ``user_code`` step's exceptions
+    are reported as :class:`~mlpilot.errors.UserCodeError`, with the user's traceback.
     """
 
     name: str
@@ -27,6 +29,8 @@ class Step:
     version: str = "1"
     uses_context: bool = False
     description: str = field(default="", compare=False)
+    after: tuple[str, ...] = ()
+    user_code: bool = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)
@@ -94,18 +98,33 @@ class Pipeline:
         return dict(self._steps)
 
     def upstream(self, s: Step) -> tuple[str, ...]:
-        return tuple(i for i in s.inputs if i in self._steps)
+        return tuple(i for i in (*s.inputs, *s.after) if i in self._steps)
 
-    def with_step(self, new: Step) -> Pipeline:
-        """A new pipeline with ``new`` added (or replacing the step of the same name)."""
-        steps = [new if s.name == new.name else s for s in self._steps.values()]
+    def with_step(self, new: Step, *, before: str | None = None) -> Pipeline:
+        """A new pipeline with ``new`` added (or replacing the step of the same name).
+
+        ``before`` names a step that must then wait for ``new`` to succeed (e.g. ``register``,
+        so that a project's own check can stop a model from being registered).
+        """
+        if before is not None and before not in self._steps:
+            raise PipelineDefinitionError(
+                f"cannot add step '{new.name}' before '{before}': pipeline '{self.name}' has no "
+                f"step '{before}'; its steps are {', '.join(self._steps)}"
+            )
+        steps = []
+        for s in self._steps.values():
+            if s.name == new.name:
+                s = new
+            if s.name == before:
+                s = replace(s, after=(*s.after, new.name))
+            steps.append(s)
         if new.name not in self._steps:
             steps.append(new)
         return Pipeline(self.name, steps, params=self.params)
 
     def _toposort(self) -> tuple[Step, ...]:
         for s in self._steps.values():
-            for i in s.inputs:
+            for i in (*s.inputs, *s.after):
                 if i not in self._steps and i not in self.params:
                     known = sorted(self._steps) + sorted(self.params)
                     raise PipelineDefinitionError(

@@ -20,7 +20,7 @@ from mlpilot.pipeline._runner import (
     StepOutcome,
     run_pipeline,
 )
-from mlpilot.pipeline._steps import RunContext, standard_pipeline
+from mlpilot.pipeline._steps import RunContext, project_pipeline
 from mlpilot.store import PipelineRunRow, Store, utcnow
 
 RunStatus = Literal["succeeded", "unchanged", "rejected", "failed"]
@@ -119,7 +119,7 @@ def run_project(
         error: BaseException | None = None
         try:
             result = run_pipeline(
-                pipeline or standard_pipeline(),
+                pipeline or project_pipeline(settings),
                 params=params,
                 ctx=ctx,
                 store=store,

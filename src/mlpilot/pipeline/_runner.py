@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import select
 
-from mlpilot.errors import MlpilotError, PipelineError
+from mlpilot.errors import MlpilotError, PipelineError, UserCodeError
 from mlpilot.pipeline._dag import CONTEXT_PARAM, Pipeline, Step
 from mlpilot.pipeline._fingerprint import code_fingerprint, fingerprint
 from mlpilot.store import StepExecutionRow, Store, utcnow
@@ -182,6 +182,8 @@ class _Run:
                 parts[f"in:{name}"] = self.prints[name]
             else:
                 parts[f"param:{name}"] = self._param_prints[name]
+        for name in s.after:
+            parts[f"after:{name}"] = self.prints[name]
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
     def execute(self) -> None:
@@ -228,7 +230,15 @@ class _Run:
             kwargs = {name: self.value(name) for name in s.inputs}
             if s.uses_context:
                 kwargs[CONTEXT_PARAM] = self.ctx
-            value = s.func(**kwargs)
+            try:
+                value = s.func(**kwargs)
+            except Exception as exc:
+                if not s.user_code or isinstance(exc, MlpilotError):
+                    raise
+                tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                raise UserCodeError(
+                    f"step '{s.name}' raised {type(exc).__name__}: {exc}", user_traceback=tb
+                ) from exc
         except BaseException as exc:
             outcome = StepOutcome(s.name, "failed", key, time.perf_counter() - t0, _describe(exc))
             self.outcomes[s.name] = outcome

@@ -6,16 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import select, update
 
 from mlpilot.config import DataSettings, GateSettings, Settings, TrainSettings, ValidateSettings
-from mlpilot.errors import GateFailedError, SchemaViolationError, UserCodeError
+from mlpilot.errors import ConfigError, GateFailedError, SchemaViolationError, UserCodeError
 from mlpilot.governance import AuditTrail
-from mlpilot.pipeline._dag import Pipeline, step
+from mlpilot.pipeline._dag import Pipeline, Step, step
 from mlpilot.pipeline._entrypoint import EntryPoint, fit_entrypoint
 from mlpilot.store import DatasetSnapshotRow, PipelineRunRow, SchemaRow, Store, utcnow
 
@@ -209,13 +210,33 @@ def validate(
                     f"{len(anomalies)} anomalies against schema {schema.active.version}",
                 )
             )
+        report = _write_report(
+            ctx,
+            "validation",
+            {
+                "run_id": ctx.run_id,
+                "snapshot": ingest.snapshot.hash,
+                "schema": schema.active.version,
+                "proposed_schema": proposed.version,
+                "anomalies": [a.to_dict() for a in anomalies],
+            },
+        )
         raise SchemaViolationError(
             f"snapshot {ingest.snapshot.hash[:12]} of {ingest.source} breaks schema "
-            f"{schema.active.version} in {len(anomalies)} way(s); nothing was trained. Fix the "
-            "data, or adopt the new schema deliberately with 'mlpilot schema accept --reason ...'",
+            f"{schema.active.version} in {len(anomalies)} way(s); nothing was trained (report: "
+            f"{report}). Fix the data, or adopt the new schema deliberately with "
+            "'mlpilot schema accept --reason ...'",
             anomalies,
         )
     return Validated(schema.active, resolved, data_settings.target)
+
+
+def _write_report(ctx: RunContext, kind: str, body: dict[str, Any]) -> Path:
+    directory = ctx.settings.home / "reports"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{kind}-{ctx.run_id[:8]}.json"
+    path.write_text(json.dumps(body, indent=2, default=str), encoding="utf-8")
+    return path
 
 
 def _schema_row(
@@ -447,3 +468,28 @@ def _previous_schema(store: Store, project: str, current_snapshot: str) -> DataS
     if row is None or row[0] == current_snapshot or "schema" not in row[1]:
         return None
     return DataSchema.from_json(json.dumps(row[1]["schema"]))
+
+
+def project_pipeline(settings: Settings) -> Pipeline:
+    """The standard pipeline plus the project's own ``[pipeline] steps``, before ``register``."""
+    pipeline = standard_pipeline()
+    for spec in settings.pipeline.steps:
+        loaded = EntryPoint(spec, settings.project_dir).load()
+        if isinstance(loaded, Step):
+            extra = replace(loaded, user_code=True)
+        elif callable(loaded):
+            extra = replace(step(loaded), user_code=True)
+        else:
+            raise ConfigError(
+                f"pipeline.steps entry '{spec}' is a {type(loaded).__name__}, not a function; "
+                "point it at a function whose parameters name the steps it needs",
+                key="pipeline.steps",
+            )
+        if extra.name in pipeline.steps:
+            raise ConfigError(
+                f"pipeline.steps entry '{spec}' is named '{extra.name}', like a standard step; "
+                "rename the function",
+                key="pipeline.steps",
+            )
+        pipeline = pipeline.with_step(extra, before="register")
+    return pipeline

@@ -68,3 +68,23 @@ def test_with_step_adds_and_replaces() -> None:
     p2 = p.with_step(extra)
     assert [s.name for s in p2.order] == ["a", "b", "extra"]
     assert [s.name for s in p.order] == ["a", "b"]
+
+
+def test_with_step_before_makes_the_step_wait() -> None:
+    p = Pipeline("p", [a, b, c], params=["x"])
+
+    @step
+    def check(a: int) -> None:
+        return None
+
+    p2 = p.with_step(check, before="b")
+    order = [s.name for s in p2.order]
+    assert order.index("check") < order.index("b")
+    assert p2.steps["b"].after == ("check",)
+    assert p2.steps["b"].inputs == ("a",)  # outputs are not passed in
+
+
+def test_with_step_before_unknown_step() -> None:
+    p = Pipeline("p", [a], params=["x"])
+    with pytest.raises(PipelineDefinitionError, match=r"has no step 'register'"):
+        p.with_step(b, before="register")
