@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, select, text, update
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +21,8 @@ from mlpilot.errors import LockedError, StoreError
 from mlpilot.store._models import VERSION_TABLE, LockRow
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest migration; a test checks it against alembic's head.
+SCHEMA_HEAD = "0001"
 
 
 def utcnow() -> datetime:
@@ -52,18 +55,17 @@ class Store:
         return self.engine.url.render_as_string(hide_password=True)
 
     def migrate(self) -> None:
-        """Apply alembic migrations up to head (a no-op when already there)."""
-        from alembic import command
-        from alembic.config import Config
-        from alembic.runtime.migration import MigrationContext
-        from alembic.script import ScriptDirectory
-
-        cfg = Config()
-        cfg.set_main_option("script_location", str(_MIGRATIONS))
-        head = ScriptDirectory.from_config(cfg).get_current_head()
+        """Apply alembic migrations up to head (a no-op, without importing alembic, when the
+        store is already there)."""
         try:
-            if self._current_revision() == head:
+            if self._current_revision() == SCHEMA_HEAD:
                 return
+            from alembic import command
+            from alembic.config import Config
+            from alembic.runtime.migration import MigrationContext
+
+            cfg = Config()
+            cfg.set_main_option("script_location", str(_MIGRATIONS))
             # Two processes opening a new store at once: one migrates, the other waits.
             with self._migration_lock(), self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
@@ -71,7 +73,7 @@ class Store:
                 current = MigrationContext.configure(
                     conn, opts={"version_table": VERSION_TABLE}
                 ).get_current_revision()
-                if current == head:
+                if current == SCHEMA_HEAD:
                     return
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
@@ -82,12 +84,11 @@ class Store:
             ) from exc
 
     def _current_revision(self) -> str | None:
-        from alembic.runtime.migration import MigrationContext
-
         with self.engine.connect() as conn:
-            return MigrationContext.configure(
-                conn, opts={"version_table": VERSION_TABLE}
-            ).get_current_revision()
+            if not sa_inspect(conn).has_table(VERSION_TABLE):
+                return None
+            rev = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+            return None if rev is None else str(rev)
 
     def _migration_lock(self) -> AbstractContextManager[object]:
         db = self.engine.url.database

@@ -26,3 +26,14 @@ def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
     store = Store.open(url)
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql(f"SELECT count(*) FROM {VERSION_TABLE}").scalar() == 1
+
+
+def test_schema_head_constant_is_alembic_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from mlpilot.store import _store
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_store._MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == _store.SCHEMA_HEAD
