@@ -15,8 +15,8 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv>=0.9,<0.14"
 
-install: $(UV)  ## the runtime environment in .venv
-	$(UV) sync --frozen --python $(PYTHON)
+install: $(UV)  ## the runtime environment in .venv (keeps dev tools if present)
+	$(UV) sync --frozen --inexact --python $(PYTHON)
 
 install-dev: $(UV)  ## the runtime plus the dev tools
 	$(UV) sync --frozen --extra dev --python $(PYTHON)

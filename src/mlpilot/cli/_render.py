@@ -122,24 +122,32 @@ def render_summary(out: Console, summary: RunSummary, settings: Settings) -> Non
     out.print(Panel(grid, title=f"[{colour}]run {summary.status}[/]", expand=False))
 
 
+_HEADLINE_METRICS = ("roc_auc", "accuracy", "f1", "rmse", "mae", "r2")
+
+
+def _headline_metrics(metrics: dict[str, float]) -> str:
+    names = [m for m in _HEADLINE_METRICS if m in metrics][:3] or sorted(metrics)[:3]
+    return "\n".join(f"{m} {metrics[m]:.3f}" for m in names)
+
+
 def models_table(versions: list[ModelVersion], name: str) -> Table:
     table = Table(title=f"Registered versions of {name}")
-    table.add_column("version", justify="right")
-    table.add_column("aliases")
-    table.add_column("metrics")
-    table.add_column("data snapshot")
-    table.add_column("code")
+    table.add_column("version", justify="right", no_wrap=True)
+    table.add_column("aliases", no_wrap=True)
+    table.add_column("holdout metrics")
+    table.add_column("data", no_wrap=True)
+    table.add_column("code", no_wrap=True)
     table.add_column("registered (UTC)")
     for v in versions:
-        metrics = "  ".join(f"{k}={val:.4f}" for k, val in sorted(v.metrics.items())[:4])
+        metrics = _headline_metrics(v.metrics)
         commit = v.lineage.get("mlpilot.code_commit", "")
         dirty = "*" if v.lineage.get("mlpilot.code_dirty") == "true" else ""
         table.add_row(
             str(v.version),
             ", ".join(v.aliases),
             metrics,
-            v.lineage.get("mlpilot.data_snapshot", "")[:12],
-            (commit[:10] + dirty) if commit else "-",
+            v.lineage.get("mlpilot.data_snapshot", "")[:8],
+            (commit[:7] + dirty) if commit else "-",
             f"{v.created_at:%Y-%m-%d %H:%M}",
         )
     return table
