@@ -297,3 +297,31 @@ def test_project_steps_run_before_register(make_project: ProjectFactory, min_row
         with pytest.raises(UserCodeError, match="only 455 training rows"):
             project.run()
         assert project.models() == []
+
+
+def _must_not_be_called(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the source was read although its snapshot could be reused")
+
+
+def test_unchanged_file_source_reuses_its_snapshot(
+    make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(source="data.csv")
+    frame = _wine_csv(project.settings.project_dir)
+    first = project.run()
+    snapshot = project.settings.snapshot_dir / f"{first.snapshot_hash}.parquet"
+    with monkeypatch.context() as m:  # parsing the source again would fail the run
+        m.setattr("mlpilot.data.load_source", _must_not_be_called)
+        again = project.run()
+    assert again.status == "unchanged"
+    assert again.snapshot_hash == first.snapshot_hash
+    # A damaged snapshot is dropped and rebuilt from the source.
+    snapshot.write_bytes(b"not parquet")
+    rebuilt = project.run()
+    assert rebuilt.snapshot_hash == first.snapshot_hash
+    assert len(pd.read_parquet(snapshot)) == len(frame)
+    # Changed bytes: a new snapshot, and training runs again.
+    frame.iloc[:100].to_csv(project.settings.project_dir / "data.csv", index=False)
+    changed = project.run()
+    assert changed.snapshot_hash != first.snapshot_hash
+    assert "train" in {s.name for s in changed.steps if s.status == "ran"}

@@ -29,7 +29,12 @@ from mlpilot.data._schema import (
     validate_batch,
 )
 from mlpilot.data._snapshot import Snapshot, content_hash, read_snapshot, write_snapshot
-from mlpilot.data._sources import SKLEARN_DATASETS, check_target, load_source
+from mlpilot.data._sources import (
+    SKLEARN_DATASETS,
+    check_target,
+    load_source,
+    source_fingerprint,
+)
 
 __all__ = [
     "SKLEARN_DATASETS",
@@ -46,6 +51,7 @@ __all__ = [
     "load_source",
     "read_snapshot",
     "sample_records",
+    "source_fingerprint",
     "validate_batch",
     "write_snapshot",
 ]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import importlib.util
+import json
 import re
 import sys
 import traceback
@@ -107,6 +109,42 @@ def load_source(data: DataSettings, project_dir: Path) -> pd.DataFrame:
             "(and, for SQL, that the query selects rows)"
         )
     return df
+
+
+def source_fingerprint(data: DataSettings, project_dir: Path) -> str | None:
+    """A cheap fingerprint of what :func:`load_source` would read, or None if there is none.
+
+    Bundled scikit-learn data sets are fingerprinted by name and scikit-learn version (no
+    import), local files by their bytes; SQL queries, callables and remote URLs have none
+    (they are always read). Equal fingerprints mean equal data, so a caller may reuse the
+    snapshot it stored for one instead of loading the source again.
+    """
+    source = data.source.strip()
+    h = hashlib.sha256(json.dumps([source, data.query, list(data.drop)]).encode())
+    if source.startswith("sklearn:") and data.query is None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            h.update(version("scikit-learn").encode())
+        except PackageNotFoundError:
+            return None
+        return h.hexdigest()
+    if _URL.match(source) or _file_kind(source) is None or data.query is not None:
+        return None
+    path = Path(source).expanduser()
+    if not path.is_absolute():
+        path = project_dir / path
+    paths = _glob(path) if any(ch in _GLOB_CHARS for ch in source) else [str(path)]
+    if not paths:
+        return None
+    for p in paths:
+        try:
+            with Path(p).open("rb") as fh:
+                h.update(p.encode())
+                h.update(hashlib.file_digest(fh, "sha256").digest())
+        except OSError:
+            return None
+    return h.hexdigest()
 
 
 def check_target(

@@ -128,26 +128,74 @@ class Split:
 
 @step(cache=False)
 def ingest(ctx: RunContext, data_settings: DataSettings) -> Ingested:
-    """Read the data source and snapshot the exact rows by content hash."""
+    """Read the data source and snapshot the exact rows by content hash.
+
+    When the source has a cheap fingerprint (bundled data sets, local files) that an earlier
+    run stored, its snapshot is read instead of the source.
+    """
+    from mlpilot.data import source_fingerprint
+
+    settings = ctx.settings
+    fingerprint = source_fingerprint(data_settings, settings.project_dir)
+    reused = _reuse_snapshot(ctx, fingerprint) if fingerprint else None
+    if reused is not None:
+        frame, snap = reused
+    else:
+        frame, snap = _read_source(ctx, data_settings, fingerprint)
+    ctx.tags["mlpilot.data_snapshot"] = snap.hash
+    return Ingested(frame, snap, data_settings.source)
+
+
+def _reuse_snapshot(ctx: RunContext, fingerprint: str) -> tuple[pd.DataFrame, Snapshot] | None:
+    from mlpilot.data import Snapshot, content_hash, read_snapshot
+
+    with ctx.store.session() as s:
+        row = s.execute(
+            select(DatasetSnapshotRow)
+            .where(
+                DatasetSnapshotRow.project == ctx.settings.project.name,
+                DatasetSnapshotRow.source_fingerprint == fingerprint,
+            )
+            .limit(1)
+        ).scalar_one_or_none()
+    if row is None or not Path(row.path).is_file():
+        return None
+    try:
+        frame = read_snapshot(row.hash, ctx.settings.snapshot_dir)
+        intact = content_hash(frame) == row.hash
+    except Exception:
+        intact = False
+    if not intact:  # the snapshot file changed: drop it, read the source again
+        Path(row.path).unlink(missing_ok=True)
+        return None
+    return frame, Snapshot(row.hash, Path(row.path), len(frame), tuple(frame.columns))
+
+
+def _read_source(
+    ctx: RunContext, data_settings: DataSettings, fingerprint: str | None
+) -> tuple[pd.DataFrame, Snapshot]:
     from mlpilot.data import infer_schema, load_source, write_snapshot
 
     frame = load_source(data_settings, ctx.settings.project_dir)
     snap = write_snapshot(frame, ctx.settings.snapshot_dir)
     with ctx.store.session() as s:
-        if s.get(DatasetSnapshotRow, snap.hash) is None:
+        row = s.get(DatasetSnapshotRow, (ctx.settings.project.name, snap.hash))
+        if row is None:
             s.add(
                 DatasetSnapshotRow(
                     hash=snap.hash,
                     project=ctx.settings.project.name,
                     source=data_settings.source,
+                    source_fingerprint=fingerprint,
                     rows=snap.rows,
                     columns={"schema": json.loads(infer_schema(frame).to_json())},
                     path=str(snap.path),
                     created_at=utcnow(),
                 )
             )
-    ctx.tags["mlpilot.data_snapshot"] = snap.hash
-    return Ingested(frame, snap, data_settings.source)
+        elif fingerprint is not None:
+            row.source_fingerprint = fingerprint
+    return frame, snap
 
 
 @step(cache=False)
@@ -457,7 +505,11 @@ def _previous_schema(store: Store, project: str, current_snapshot: str) -> DataS
     with store.session() as s:
         row = s.execute(
             select(DatasetSnapshotRow.hash, DatasetSnapshotRow.columns)
-            .join(PipelineRunRow, PipelineRunRow.snapshot_hash == DatasetSnapshotRow.hash)
+            .join(
+                PipelineRunRow,
+                (PipelineRunRow.snapshot_hash == DatasetSnapshotRow.hash)
+                & (PipelineRunRow.project == DatasetSnapshotRow.project),
+            )
             .where(
                 PipelineRunRow.project == project,
                 PipelineRunRow.status.in_(("succeeded", "unchanged")),

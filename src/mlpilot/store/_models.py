@@ -80,13 +80,15 @@ class StepExecutionRow(Base):
 
 
 class DatasetSnapshotRow(Base):
-    """The exact rows a run used, stored once per content hash."""
+    """The exact rows a run used, stored once per project and content hash."""
 
     __tablename__ = "mlpilot_dataset_snapshots"
 
+    project: Mapped[str] = mapped_column(String(100), primary_key=True)
     hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    project: Mapped[str] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(Text)
+    # What the source looked like when read (see mlpilot.data.source_fingerprint), if cheap.
+    source_fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
     rows: Mapped[int]
     columns: Mapped[dict[str, Any]]
     path: Mapped[str] = mapped_column(Text)

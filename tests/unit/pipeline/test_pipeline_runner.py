@@ -48,19 +48,24 @@ def store(tmp_path: Path) -> Store:
     return Store.open(f"sqlite:///{tmp_path / 'm.db'}")
 
 
-def _run(store: Store, tmp_path: Path, **params: Any) -> Any:
+def _new_run(store: Store, pipeline: str) -> str:
     run_id = str(uuid.uuid4())
     with store.session() as s:
         s.add(
             PipelineRunRow(
                 id=run_id,
                 project="t",
-                pipeline="t",
+                pipeline=pipeline,
                 status="running",
                 started_at=utcnow(),
                 actor="me",
             )
         )
+    return run_id
+
+
+def _run(store: Store, tmp_path: Path, **params: Any) -> Any:
+    run_id = _new_run(store, "t")
     cache = StepCache(store, tmp_path / "cache")
     return run_pipeline(
         PIPE,
@@ -120,18 +125,7 @@ def test_failed_step_is_recorded_and_raises(store: Store, tmp_path: Path) -> Non
         raise ValueError("bad value in step")
 
     pipe = Pipeline("f", [source, boom], params=["n"])
-    run_id = str(uuid.uuid4())
-    with store.session() as s:
-        s.add(
-            PipelineRunRow(
-                id=run_id,
-                project="t",
-                pipeline="f",
-                status="running",
-                started_at=utcnow(),
-                actor="me",
-            )
-        )
+    run_id = _new_run(store, "f")
     with pytest.raises(ValueError, match="bad value in step"):
         run_pipeline(
             pipe,

@@ -38,15 +38,23 @@ def upgrade() -> None:
 
     op.create_table(
         "mlpilot_dataset_snapshots",
-        sa.Column("hash", sa.String(length=64), nullable=False),
         sa.Column("project", sa.String(length=100), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
         sa.Column("source", sa.Text(), nullable=False),
+        sa.Column("source_fingerprint", sa.String(length=64), nullable=True),
         sa.Column("rows", sa.Integer(), nullable=False),
         sa.Column("columns", sa.JSON(), nullable=False),
         sa.Column("path", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("hash"),
+        sa.PrimaryKeyConstraint("project", "hash"),
     )
+    with op.batch_alter_table("mlpilot_dataset_snapshots", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_mlpilot_dataset_snapshots_source_fingerprint"),
+            ["source_fingerprint"],
+            unique=False,
+        )
+
     op.create_table(
         "mlpilot_locks",
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -135,6 +143,9 @@ def downgrade() -> None:
 
     op.drop_table("mlpilot_pipeline_runs")
     op.drop_table("mlpilot_locks")
+    with op.batch_alter_table("mlpilot_dataset_snapshots", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_mlpilot_dataset_snapshots_source_fingerprint"))
+
     op.drop_table("mlpilot_dataset_snapshots")
     with op.batch_alter_table("mlpilot_audit_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_mlpilot_audit_events_action"))
