@@ -114,7 +114,7 @@ def run(
 def _run(proj: Project, *, use_cache: bool, promote: bool, quiet: bool) -> Any:
     out = _render.console(stderr=quiet)
     out.print(f"[bold]mlpilot run[/] · project [bold]{proj.name}[/] · {proj.settings.project_dir}")
-    with _render.StepProgress(out, total=8) as progress:
+    with _render.StepProgress(out) as progress:
         summary = proj.run(
             listener=progress, use_cache=use_cache, alias="champion" if promote else None
         )

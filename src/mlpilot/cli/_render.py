@@ -40,7 +40,7 @@ def render_error(err: MlpilotError) -> None:
 class StepProgress:
     """A live line per pipeline step: spinner while it runs, then ran / cached and time."""
 
-    def __init__(self, out: Console, total: int) -> None:
+    def __init__(self, out: Console) -> None:
         self.progress = Progress(
             SpinnerColumn(finished_text="[green]✔[/]"),
             TextColumn("{task.description}"),
@@ -48,7 +48,6 @@ class StepProgress:
             console=out,
             transient=False,
         )
-        self.total = total
         self._tasks: dict[str, TaskID] = {}
         self._t0: dict[str, float] = {}
 

@@ -198,9 +198,7 @@ def _summarise(
     if isinstance(error, GateFailedError):
         gate_checks = error.checks
     elif gate is not None:
-        from mlpilot.pipeline._steps import _check_dict
-
-        gate_checks = tuple(_check_dict(c) for c in gate.checks)
+        gate_checks = tuple(gate.to_dict()["checks"])
     return RunSummary(
         run_id=run_id,
         status=status,

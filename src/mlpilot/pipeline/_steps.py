@@ -411,22 +411,11 @@ def gate(
         raise GateFailedError(
             f"candidate from run {ctx.run_id[:8]} was tracked in MLflow run "
             f"{ctx.tracker.run_id} but not registered: {reasons}",
-            [_check_dict(c) for c in result.checks],
+            result.to_dict()["checks"],
         )
     if champion_note:
         ctx.tags["mlpilot.gate_note"] = champion_note
     return result
-
-
-def _check_dict(check: Any) -> dict[str, Any]:
-    return {
-        "name": check.name,
-        "rule": check.rule,
-        "value": check.value,
-        "threshold": check.threshold,
-        "passed": check.passed,
-        "detail": check.detail,
-    }
 
 
 @step

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -142,9 +141,6 @@ class Project:
 
     def verify_audit(self) -> ChainReport:
         return self.audit.verify()
-
-    def schema_json(self, row: SchemaRow) -> str:
-        return json.dumps(row.body, indent=2)
 
 
 def _reason(reason: str) -> str:
