@@ -20,8 +20,17 @@ cause with ``raise ... from exc``::
     ├── RegistryError                exit 1, HTTP 500  the model registry refused an operation
     │   ├── ModelNotFoundError       exit 1, HTTP 404  no such model version or alias
     │   └── IntegrityError           exit 1, HTTP 409  an artifact does not match its pinned digest
-    └── StoreError                   exit 1, HTTP 503  the metadata store failed
-        └── LockedError              exit 1, HTTP 409  another process holds the lock
+    ├── StoreError                   exit 1, HTTP 503  the metadata store failed
+    │   └── LockedError              exit 1, HTTP 409  another process holds the lock
+    ├── AuthError                    exit 1, HTTP 401  no valid token
+    │   └── ForbiddenError           exit 1, HTTP 403  the token's role does not allow this
+    └── ServingError                 exit 1, HTTP 503  the prediction service cannot answer
+        ├── NotReadyError            exit 1, HTTP 503  no verified model is loaded yet
+        ├── RequestError             exit 1, HTTP 400  a request is malformed (has a field)
+        │   ├── RequestValidationError  HTTP 422   records do not match the model's inputs
+        │   ├── PayloadTooLargeError    HTTP 413   the body is larger than max_body_bytes
+        │   └── UnsupportedMediaError   HTTP 415   the body is not JSON
+        └── PredictionNotFoundError  exit 1, HTTP 404  no logged prediction has that request id
 """
 
 from __future__ import annotations
@@ -32,22 +41,31 @@ from typing import Any, ClassVar
 
 __all__ = [
     "Anomaly",
+    "AuthError",
     "ConfigError",
     "DataError",
     "DataSourceError",
     "EmptyDataError",
+    "ForbiddenError",
     "GateFailedError",
     "IntegrityError",
     "LockedError",
     "MlpilotError",
     "ModelNotFoundError",
+    "NotReadyError",
+    "PayloadTooLargeError",
     "PipelineDefinitionError",
     "PipelineError",
+    "PredictionNotFoundError",
     "ProjectNotFoundError",
     "RegistryError",
+    "RequestError",
+    "RequestValidationError",
     "SchemaViolationError",
+    "ServingError",
     "StoreError",
     "TargetError",
+    "UnsupportedMediaError",
     "UserCodeError",
 ]
 
@@ -247,3 +265,75 @@ class LockedError(StoreError):
 
     headline = "Another mlpilot process is busy with this project"
     http_status = 409
+
+
+class AuthError(MlpilotError):
+    """No token, or an unknown or revoked one."""
+
+    headline = "Not authenticated"
+    http_status = 401
+
+
+class ForbiddenError(AuthError):
+    """The token is valid but its role does not allow this operation."""
+
+    headline = "Not allowed"
+    http_status = 403
+
+
+class ServingError(MlpilotError):
+    """The prediction service cannot answer."""
+
+    headline = "Serving error"
+    http_status = 503
+
+
+class NotReadyError(ServingError):
+    """No verified model is loaded yet."""
+
+    headline = "Not ready"
+
+
+class RequestError(ServingError):
+    """A request is malformed; ``field`` names the part at fault when there is one."""
+
+    headline = "Bad request"
+    http_status = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.field is not None:
+            out["field"] = self.field
+        return out
+
+
+class RequestValidationError(RequestError):
+    """The records do not match the model's input schema."""
+
+    headline = "Invalid request"
+    http_status = 422
+
+
+class PayloadTooLargeError(RequestError):
+    """The request body is larger than ``[serve] max_body_bytes``."""
+
+    headline = "Request too large"
+    http_status = 413
+
+
+class UnsupportedMediaError(RequestError):
+    """The request body is not JSON."""
+
+    headline = "Unsupported media type"
+    http_status = 415
+
+
+class PredictionNotFoundError(ServingError):
+    """No logged prediction has this request id."""
+
+    headline = "Prediction not found"
+    http_status = 404

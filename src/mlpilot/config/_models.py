@@ -106,6 +106,29 @@ class PipelineSettings(_Section):
     )
 
 
+class ServeSettings(_Section):
+    """``[serve]``: the prediction service."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    max_batch_rows: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    require_predict_token: bool = Field(
+        default=False, description="/predict needs a token with the 'predict' role."
+    )
+    poll_seconds: float = Field(
+        default=2.0, gt=0.0, description="How often each worker looks for alias and route changes."
+    )
+    journal_segment_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    compact_seconds: float = Field(
+        default=30.0, gt=0.0, description="How often closed journal segments become Parquet."
+    )
+    predictions_url: str | None = Field(
+        default=None, description="Parquet prediction log (fsspec URL); default <home>/predictions"
+    )
+
+
 class StoreSettings(_Section):
     """``[store]``: where mlpilot keeps its state. Relative paths are under the project."""
 
@@ -134,6 +157,7 @@ class Settings(_Section):
     gate: GateSettings = GateSettings()
     validate_: ValidateSettings = Field(default=ValidateSettings(), alias="validate")
     pipeline: PipelineSettings = PipelineSettings()
+    serve: ServeSettings = ServeSettings()
     store: StoreSettings = StoreSettings()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -159,6 +183,21 @@ class Settings(_Section):
         if "://" in root:
             return root
         return (self.project_dir / root).resolve().as_uri()
+
+    @property
+    def journal_dir(self) -> Path:
+        """Where serving workers append predictions before answering (local disk)."""
+        return self.home / "predictions" / "journal"
+
+    @property
+    def predictions_url(self) -> str:
+        """Root of the Parquet prediction log (partitioned by date and model version)."""
+        url = self.serve.predictions_url
+        if url is None:
+            return str(self.home / "predictions" / "parquet")
+        if "://" in url:
+            return url
+        return str((self.project_dir / url).resolve())
 
     @property
     def snapshot_dir(self) -> Path:

@@ -1,5 +1,5 @@
 """mlpilot's own metadata store: pipeline runs, step executions and their cache keys, dataset
-snapshots, schemas, audit events and locks.
+snapshots, schemas, audit events, locks, routes and API tokens.
 
 SQLAlchemy 2 over SQLite (WAL) by default or PostgreSQL by URL; the schema is migrated with
 alembic when a store is opened. Open one with :meth:`Store.open` and pass it on.
@@ -11,8 +11,10 @@ from mlpilot.store._models import (
     DatasetSnapshotRow,
     LockRow,
     PipelineRunRow,
+    RouteRow,
     SchemaRow,
     StepExecutionRow,
+    TokenRow,
 )
 from mlpilot.store._store import Store, utcnow
 
@@ -22,8 +24,10 @@ __all__ = [
     "DatasetSnapshotRow",
     "LockRow",
     "PipelineRunRow",
+    "RouteRow",
     "SchemaRow",
     "StepExecutionRow",
     "Store",
+    "TokenRow",
     "utcnow",
 ]

@@ -136,3 +136,29 @@ class LockRow(Base):
     holder: Mapped[str] = mapped_column(String(200))
     acquired_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class RouteRow(Base):
+    """How a project's deployment splits traffic; ``revision`` grows with every change."""
+
+    __tablename__ = "mlpilot_routes"
+
+    project: Mapped[str] = mapped_column(String(100), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(20))  # single|canary|ab|shadow
+    weights: Mapped[dict[str, Any]]  # {"champion": 0.9, "challenger": 0.1}
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class TokenRow(Base):
+    """An API token: only its sha256 is kept."""
+
+    __tablename__ = "mlpilot_tokens"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # predict|operate|admin
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None]
