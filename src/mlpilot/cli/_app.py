@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlpilot.cli import _render
+from mlpilot.cli._serving_cmds import route_app, token_app
 from mlpilot.errors import ConfigError, MlpilotError
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ schema_app = typer.Typer(help="Inspect or adopt the data schema.\n\nExample: mlp
 audit_app = typer.Typer(help="The tamper-evident audit trail.\n\nExample: mlpilot audit verify")
 app.add_typer(schema_app, name="schema")
 app.add_typer(audit_app, name="audit")
+app.add_typer(route_app, name="route")
+app.add_typer(token_app, name="token")
 
 ProjectOpt = Annotated[
     Path | None,
@@ -121,6 +124,32 @@ def _run(proj: Project, *, use_cache: bool, promote: bool, quiet: bool) -> Any:
     if not quiet:
         _render.render_summary(out, summary, proj.settings)
     return summary
+
+
+@app.command()
+def serve(
+    project: ProjectOpt = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    set_: SetOpt = None,
+) -> None:
+    """Serve the project's champion (and challenger) over HTTP until Ctrl-C.
+
+    Example: mlpilot serve --port 8000 --workers 2
+    """
+    from mlpilot.serving import serve as run_server
+
+    overrides = _overrides(
+        set_, **{"serve.host": host, "serve.port": port, "serve.workers": workers}
+    )
+    proj = _open(project, overrides)
+    s = proj.settings.serve
+    _render.console(stderr=True).print(
+        f"[bold]mlpilot serve[/] · {proj.name} · http://{s.host}:{s.port} · "
+        f"{s.workers} worker(s) · docs at /docs"
+    )
+    run_server(proj.settings, overrides)
 
 
 @app.command()

@@ -1,0 +1,380 @@
+"""The prediction log as one queryable thing: Parquet partitions plus the journal's backlog.
+
+:class:`PredictionLog` answers SQL over three DuckDB views:
+
+- ``predictions``: one row per predicted input row (the Parquet columns plus ``date``), from the
+  compacted Parquet and from the journal lines not yet compacted;
+- ``feedback``: the labels received through ``/feedback``, from both places too;
+- ``labelled``: each prediction row joined to its latest label (``label``, ``label_ts``). A
+  feedback with ``row`` labels that row; one without labels every row of the request, or, when its
+  label is a JSON array as long as the request has rows (more than one), row ``i`` gets item ``i``.
+
+The journal backlog is small (the compactor trims it every few seconds), so it is read with
+plain Python, incrementally, and kept in memory with an index by request id: ``find`` answers
+from there for recent predictions without DuckDB.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob as globlib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from mlpilot.errors import RequestError, ServingError
+from mlpilot.serving._journal import (
+    FEEDBACK_COLUMNS,
+    PREDICTION_COLUMNS,
+    Segment,
+    feedback_part,
+    feedback_row,
+    feedback_schema,
+    is_local,
+    list_segments,
+    open_url,
+    parse_lines,
+    prediction_part,
+    prediction_rows,
+    prediction_schema,
+    rows_table,
+    segment_of,
+    writer_gone,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    from fsspec import AbstractFileSystem
+
+__all__ = ["PredictionLog"]
+
+_HIVE_TYPES = {
+    "predictions": "{'date': DATE, 'model_version': BIGINT}",
+    "feedback": "{'date': DATE}",
+}
+
+_LABELLED = """
+CREATE OR REPLACE TEMP VIEW labelled AS
+WITH p AS (
+    SELECT *, count(*) OVER (PARTITION BY request_id, variant, shadow) AS _rows FROM predictions
+),
+candidates AS (
+    SELECT p.request_id, p."row", f.ts AS label_ts,
+        CASE
+            WHEN f."row" IS NULL AND p._rows > 1 AND json_type(f.label) = 'ARRAY'
+                AND json_array_length(f.label) = p._rows
+            THEN json_extract(f.label, '$[' || p."row" || ']')::VARCHAR
+            ELSE f.label
+        END AS label
+    FROM p JOIN feedback AS f
+        ON f.request_id = p.request_id AND (f."row" IS NULL OR f."row" = p."row")
+),
+latest AS (
+    SELECT request_id, "row", arg_max(label, label_ts) AS label, max(label_ts) AS label_ts
+    FROM candidates GROUP BY request_id, "row"
+)
+SELECT p.* EXCLUDE (_rows), latest.label, latest.label_ts
+FROM p JOIN latest ON latest.request_id = p.request_id AND latest."row" = p."row"
+"""
+
+
+@dataclass
+class _Cached:
+    """What has been read of one journal segment."""
+
+    path: Path
+    offset: int = 0
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    feedback: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    prediction_rows: list[dict[str, Any]] = field(default_factory=list)
+    feedback_rows: list[dict[str, Any]] = field(default_factory=list)
+    compacted: set[str] = field(default_factory=set)  # part files known to exist
+
+
+class PredictionLog:
+    """Read the prediction log: SQL over Parquet ∪ journal, ``tail``, ``find``, ``has_feedback``."""
+
+    def __init__(self, journal_dir: Path, predictions_url: str) -> None:
+        self.journal_dir = Path(journal_dir)
+        self.predictions_url = predictions_url
+        self._lock = threading.RLock()
+        self._segments: dict[str, _Cached] = {}
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._fs: AbstractFileSystem | None = None
+        self._root = ""
+        self._local = True
+
+    # -- public ------------------------------------------------------------------------------
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """Run ``sql`` over the views ``predictions``, ``feedback`` and ``labelled``."""
+        import duckdb
+
+        with self._lock:
+            con = self._prepare()
+            try:
+                return _frame(con, sql)
+            except (duckdb.ProgrammingError, duckdb.DataError, duckdb.ConversionException) as exc:
+                raise RequestError(f"the query failed: {exc}", field="sql") from exc
+            except duckdb.Error as exc:
+                raise ServingError(f"the prediction log could not be read: {exc}") from exc
+
+    def tail(self, n: int = 20) -> pd.DataFrame:
+        """The newest ``n`` prediction rows, newest request first (its rows in order)."""
+        return self.query(
+            'SELECT * FROM predictions ORDER BY ts DESC, request_id DESC, "row" '
+            f"LIMIT {max(int(n), 0)}"
+        )
+
+    def find(self, request_id: str) -> dict[str, Any] | None:
+        """The logged prediction for ``request_id`` (its rows merged), or ``None``.
+
+        The non-shadow prediction is preferred when a shadow variant answered the same request.
+        """
+        with self._lock:
+            self._refresh()
+            records = [r for c in self._segments.values() for r in c.records.get(request_id, ())]
+            if records:
+                return _from_record(_primary(records, key=lambda r: bool(r.get("shadow"))))
+            frame = self._parquet_rows("predictions", request_id)
+        if frame is None or frame.empty:
+            return None
+        return _from_rows(frame)
+
+    def has_feedback(self, request_id: str, label: Any) -> bool:
+        """Whether feedback with exactly this label was already received for ``request_id``."""
+        wanted = _canonical(label)
+        with self._lock:
+            self._refresh()
+            for cached in self._segments.values():
+                for record in cached.feedback.get(request_id, ()):
+                    if _canonical(record.get("label")) == wanted:
+                        return True
+            frame = self._parquet_rows("feedback", request_id)
+        if frame is None:
+            return False
+        return any(_canonical(orjson.loads(v)) == wanted for v in frame["label"])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    # -- DuckDB --------------------------------------------------------------------------------
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            import duckdb
+
+            self._fs, self._root = open_url(self.predictions_url)
+            self._local = is_local(self._fs)
+            con = duckdb.connect()
+            con.execute("SET TimeZone = 'UTC'")
+            if not self._local:
+                con.register_filesystem(self._fs)
+            self._con = con
+        return self._con
+
+    def _glob(self, kind: str) -> str | None:
+        """The Parquet glob of ``kind`` (``predictions``/``feedback``) when it matches a file."""
+        depth = "*/*" if kind == "predictions" else "*"
+        pattern = f"{self._root}/{kind}/{depth}/*.parquet"
+        if self._local:
+            found = next(globlib.iglob(pattern), None) is not None  # noqa: PTH207 - stops at the first
+        else:
+            assert self._fs is not None
+            found = bool(self._fs.glob(pattern))
+        if not found:
+            return None
+        if self._local or self._fs is None:
+            return pattern
+        return str(self._fs.unstrip_protocol(pattern))
+
+    def _parquet_source(self, kind: str) -> str | None:
+        pattern = self._glob(kind)
+        if pattern is None:
+            return None
+        literal = pattern.replace("'", "''")
+        return (
+            f"read_parquet('{literal}', hive_partitioning = true, "
+            f"hive_types = {_HIVE_TYPES[kind]}, union_by_name = true)"
+        )
+
+    def _parquet_rows(self, kind: str, request_id: str) -> pd.DataFrame | None:
+        import duckdb
+
+        con = self._connection()
+        source = self._parquet_source(kind)
+        if source is None:
+            return None
+        try:
+            return _frame(
+                con, f'SELECT * FROM {source} WHERE request_id = ? ORDER BY "row"', [request_id]
+            )
+        except duckdb.Error as exc:
+            raise ServingError(f"the prediction log could not be read: {exc}") from exc
+
+    def _prepare(self) -> duckdb.DuckDBPyConnection:
+        con = self._connection()
+        self._refresh()
+        journal_predictions, journal_feedback = self._journal_tables()
+        con.register("_journal_predictions", journal_predictions)
+        con.register("_journal_feedback", journal_feedback)
+        for kind, columns in (("predictions", PREDICTION_COLUMNS), ("feedback", FEEDBACK_COLUMNS)):
+            select = ", ".join(f'"{c}"' for c in (*columns, "date"))
+            source = self._parquet_source(kind)
+            parts = [f"SELECT {select} FROM _journal_{kind}"]
+            if source is not None:
+                parts.insert(0, f"SELECT {select} FROM {source}")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {kind} AS {' UNION ALL '.join(parts)}")
+        con.execute(_LABELLED)
+        return con
+
+    # -- the journal ---------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Read what was appended to the journal since the last call."""
+        segments = list_segments(self.journal_dir)
+        present = {s.stem for s in segments}
+        for stem in [s for s in self._segments if s not in present]:
+            del self._segments[stem]
+        for segment in segments:
+            cached = self._segments.get(segment.stem)
+            if cached is None:
+                cached = self._segments[segment.stem] = _Cached(path=segment.path)
+            cached.path = segment.path
+            self._read(cached, segment)
+
+    def _read(self, cached: _Cached, segment: Segment) -> None:
+        try:
+            size = cached.path.stat().st_size
+            if size <= cached.offset:
+                return
+            with cached.path.open("rb") as handle:
+                handle.seek(cached.offset)
+                data = handle.read(size - cached.offset)
+        except FileNotFoundError:  # renamed or compacted meanwhile: seen on the next refresh
+            return
+        records, used = parse_lines(data, segment.path.name)
+        cached.offset += used
+        for record in records:
+            request_id = str(record.get("request_id", ""))
+            kind = record.get("kind")
+            if kind == "prediction":
+                cached.records.setdefault(request_id, []).append(record)
+                cached.prediction_rows.extend(prediction_rows(record))
+            elif kind == "feedback":
+                cached.feedback.setdefault(request_id, []).append(record)
+                cached.feedback_rows.append(feedback_row(record))
+
+    def _journal_tables(self) -> tuple[Any, Any]:
+        """The journal's rows not yet in Parquet, as two pyarrow tables."""
+        predictions: list[dict[str, Any]] = []
+        feedback: list[dict[str, Any]] = []
+        for stem, cached in self._segments.items():
+            done = self._compacted_parts(cached, stem) if _is_closed(cached) else set()
+            if not done:
+                predictions.extend(cached.prediction_rows)
+                feedback.extend(cached.feedback_rows)
+                continue
+            predictions.extend(
+                r
+                for r in cached.prediction_rows
+                if prediction_part(self._root, r["date"], r["model_version"], stem) not in done
+            )
+            feedback.extend(
+                r
+                for r in cached.feedback_rows
+                if feedback_part(self._root, r["date"], stem) not in done
+            )
+        return (
+            rows_table(predictions, prediction_schema(with_date=True)),
+            rows_table(feedback, feedback_schema(with_date=True)),
+        )
+
+    def _compacted_parts(self, cached: _Cached, stem: str) -> set[str]:
+        """Part files of a closed segment that already exist (a compaction is under way)."""
+        assert self._fs is not None
+        wanted = {
+            prediction_part(self._root, r["date"], r["model_version"], stem)
+            for r in cached.prediction_rows
+        }
+        wanted |= {feedback_part(self._root, r["date"], stem) for r in cached.feedback_rows}
+        for part in wanted - cached.compacted:
+            if self._fs.exists(part):
+                cached.compacted.add(part)
+        return cached.compacted
+
+
+def _is_closed(cached: _Cached) -> bool:
+    segment = segment_of(cached.path)
+    return segment is not None and writer_gone(segment)
+
+
+def _primary(items: list[Any], *, key: Any) -> Any:
+    """The first non-shadow item, else the first."""
+    for item in items:
+        if not key(item):
+            return item
+    return items[0]
+
+
+def _from_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    inputs = list(record.get("inputs") or [])
+    return {
+        "request_id": str(record.get("request_id", "")),
+        "ts": float(record.get("ts", 0.0)),
+        "deployment": record.get("deployment"),
+        "variant": record.get("variant"),
+        "model_version": record.get("model_version"),
+        "shadow": bool(record.get("shadow", False)),
+        "latency_ms": record.get("latency_ms"),
+        "inputs": inputs,
+        "predictions": list(record.get("predictions") or []),
+        "probabilities": record.get("probabilities"),
+        "rows": len(inputs),
+    }
+
+
+def _from_rows(frame: pd.DataFrame) -> dict[str, Any]:
+    groups = [g for _, g in frame.groupby(["variant", "shadow"], dropna=False, sort=False)]
+    rows = _primary(groups, key=lambda g: bool(g["shadow"].iloc[0])).sort_values("row")
+    first = rows.iloc[0]
+    probabilities = [orjson.loads(p) if isinstance(p, str) else None for p in rows["probabilities"]]
+    ts = first["ts"]
+    return {
+        "request_id": str(first["request_id"]),
+        "ts": ts.timestamp() if isinstance(ts, dt.datetime) else float(ts),
+        "deployment": first["deployment"],
+        "variant": first["variant"],
+        "model_version": int(first["model_version"]),
+        "shadow": bool(first["shadow"]),
+        "latency_ms": float(first["latency_ms"]),
+        "inputs": [orjson.loads(v) for v in rows["inputs"]],
+        "predictions": [orjson.loads(v) for v in rows["prediction"]],
+        "probabilities": None if all(p is None for p in probabilities) else probabilities,
+        "rows": len(rows),
+    }
+
+
+def _frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> pd.DataFrame:
+    """Run ``sql``; its result as pandas, through Arrow (DuckDB's ``df()`` warns on pandas 3.1)."""
+    relation: duckdb.DuckDBPyRelation | None = con.sql(sql, params=params)
+    if relation is None:  # a statement without a result (DDL)
+        import pandas as pd
+
+        return pd.DataFrame()
+    frame: pd.DataFrame = relation.to_arrow_table().to_pandas()
+    return frame
+
+
+def _canonical(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)

@@ -1,0 +1,311 @@
+"""The prediction service over real HTTP: a real uvicorn server (``mlpilot serve``) on
+127.0.0.1, real registered models, real MLflow and metadata stores."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from mlpilot.governance import TokenStore
+from mlpilot.project import Project
+from mlpilot.serving import PredictionLog
+
+from .conftest import ProjectFactory
+
+pytestmark = pytest.mark.slow
+
+MLPILOT = str(Path(sys.executable).parent / "mlpilot")
+ROWS = load_breast_cancer(as_frame=True).frame.drop(columns=["target"]).head(200)
+RECORDS: list[dict[str, Any]] = ROWS.to_dict(orient="records")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, project: Project, *extra: str) -> None:
+        self.project = project
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLPILOT_")}
+        env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+        self.proc = subprocess.Popen(
+            [
+                MLPILOT,
+                "serve",
+                "--project",
+                str(project.settings.project_dir),
+                "--port",
+                str(self.port),
+                "--set",
+                "serve.poll_seconds=0.2",
+                "--set",
+                "serve.compact_seconds=0.5",
+                "--set",
+                "serve.max_batch_rows=300",
+                "--set",
+                "serve.max_body_bytes=400000",
+                *extra,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited: {self.proc.stderr.read() if self.proc.stderr else ''}"
+                )
+            try:
+                if self.client.get("/health/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("server did not become ready")
+
+    def stop(self) -> None:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    factory = ProjectFactory(
+        tmp_path_factory.mktemp("serving"),
+        f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}",
+    )
+    project = factory()
+    project.run()
+    Project.open(project.settings.project_dir, env={"MLPILOT_TRAIN__PARAMS": "{C=0.05}"}).run()
+    return project
+
+
+@pytest.fixture(scope="module")
+def server(trained: Project) -> Iterator[Server]:
+    srv = Server(trained)
+    yield srv
+    srv.stop()
+
+
+def _wait_for(check: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def test_predict_single_and_batch(server: Server) -> None:
+    r = server.client.post("/predict", json={"records": RECORDS[:1]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["variant"] == "champion"
+    assert body["model_version"] == 1
+    assert body["predictions"] in ([0], [1])
+    r = server.client.post("/predict", json={"records": RECORDS[:50], "probabilities": True})
+    body = r.json()
+    assert len(body["predictions"]) == 50
+    assert len(body["probabilities"][0]) == 2
+    assert body["classes"] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "field"),
+    [
+        (
+            {"records": [{k: v for k, v in RECORDS[0].items() if k != "mean radius"}]},
+            422,
+            "records[0].mean radius",
+        ),
+        ({"records": [{**RECORDS[0], "colour": 1}]}, 422, "records[0].colour"),
+        ({"records": [{**RECORDS[0], "mean radius": "big"}]}, 422, "records[0].mean radius"),
+        ({"records": [{**RECORDS[0], "mean radius": None}]}, 422, "records[0].mean radius"),
+        ({"records": []}, 422, "records"),
+        ({"records": RECORDS[:1] * 301}, 422, "records"),
+        ({"rows": RECORDS[:1]}, 422, "rows"),
+    ],
+    ids=["missing", "extra", "type", "null", "empty", "too-many", "unknown-key"],
+)
+def test_bad_records_get_a_structured_4xx(
+    server: Server, payload: dict[str, Any], status: int, field: str
+) -> None:
+    r = server.client.post("/predict", json=payload)
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert error["field"] == field
+    assert "Traceback" not in r.text
+    assert len(r.text) < 1000  # never an echo of the whole payload
+    assert server.client.post("/predict", json={"records": RECORDS[:1]}).status_code == 200
+
+
+def test_malformed_body_media_type_and_size(server: Server) -> None:
+    r = server.client.post(
+        "/predict", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert (r.status_code, r.json()["error"]["field"]) == (400, "body")
+    r = server.client.post("/predict", content=b"a,b", headers={"content-type": "text/csv"})
+    assert r.status_code == 415
+    r = server.client.post(
+        "/predict", content=b"x" * 500_000, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413
+    assert r.json()["error"]["type"] == "PayloadTooLargeError"
+
+
+def test_feedback_known_duplicate_unknown(server: Server) -> None:
+    rid = server.client.post("/predict", json={"records": RECORDS[:1]}).json()["request_id"]
+    r = server.client.post("/feedback", json={"request_id": rid, "label": 1})
+    assert r.json() == {"recorded": 1, "duplicates": 0}
+    r = server.client.post("/feedback", json={"request_id": rid, "label": 1})
+    assert r.json() == {"recorded": 0, "duplicates": 1}
+    r = server.client.post("/feedback", json={"request_id": "nope", "label": 1})
+    assert r.status_code == 404
+    assert r.json()["error"]["type"] == "PredictionNotFoundError"
+
+
+def test_metrics_health_docs_and_v2(server: Server) -> None:
+    server.client.post("/predict", json={"records": RECORDS[:1]})
+    text = server.client.get("/metrics").text
+    assert 'mlpilot_requests_total{deployment="' in text
+    assert "mlpilot_request_latency_seconds_bucket" in text
+    assert "mlpilot_journal_backlog_bytes" in text
+    assert server.client.get("/health/live").status_code == 200
+    assert server.client.get("/docs").status_code == 200
+    assert "/predict" in server.client.get("/openapi.json").json()["paths"]
+    name = server.project.name
+    meta = server.client.get(f"/v2/models/{name}").json()
+    assert len(meta["inputs"]) == 30
+    values = [RECORDS[0][f["name"]] for f in meta["inputs"]]
+    r = server.client.post(
+        f"/v2/models/{name}/infer",
+        json={
+            "inputs": [{"name": "input-0", "shape": [1, 30], "datatype": "FP64", "data": values}]
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"][0]["data"] in ([0], [1])
+    assert server.client.get("/v2/models/other").status_code == 404
+
+
+def test_admin_needs_a_token_with_the_right_role(server: Server) -> None:
+    tokens = TokenStore(server.project.store, server.project.audit)
+    predict_token = tokens.create(f"p-{time.time_ns()}", "predict")
+    r = server.client.post("/admin/route", json={"mode": "single"})
+    assert r.status_code == 401
+    r = server.client.post(
+        "/admin/route",
+        json={"mode": "single"},
+        headers={"authorization": f"Bearer {predict_token}"},
+    )
+    assert r.status_code == 403
+
+
+def test_canary_split_and_sticky_keys(server: Server) -> None:
+    tokens = TokenStore(server.project.store, server.project.audit)
+    op = {"authorization": f"Bearer {tokens.create(f'op-{time.time_ns()}', 'operate')}"}
+    r = server.client.post(
+        "/admin/route", json={"mode": "canary", "weights": {"challenger": 0.3}}, headers=op
+    )
+    assert r.status_code == 200, r.text
+    n = 500
+    variants = [
+        server.client.post("/predict", json={"records": RECORDS[:1]}).json()["variant"]
+        for _ in range(n)
+    ]
+    share = variants.count("challenger") / n
+    assert abs(share - 0.3) < 3 * (0.3 * 0.7 / n) ** 0.5
+    sticky = {
+        server.client.post(
+            "/predict", json={"records": RECORDS[:1], "request_key": "user-7"}
+        ).json()["variant"]
+        for _ in range(20)
+    }
+    assert len(sticky) == 1
+
+    r = server.client.post("/admin/route", json={"mode": "shadow"}, headers=op)
+    assert r.status_code == 200
+    ids = [server.client.post("/predict", json={"records": RECORDS[:1]}).json() for _ in range(20)]
+    assert {b["variant"] for b in ids} == {"champion"}
+    log = PredictionLog(
+        server.project.settings.journal_dir, server.project.settings.predictions_url
+    )
+
+    def shadowed() -> bool:
+        frame = log.query(
+            "select count(*) as n from predictions where shadow and variant = 'challenger'"
+        )
+        return int(frame["n"][0]) >= 20
+
+    _wait_for(shadowed)
+    server.client.post("/admin/route", json={"mode": "single"}, headers=op)
+
+
+def test_hot_swap_under_load_fails_no_request(server: Server) -> None:
+    failures: list[str] = []
+    versions: set[int] = set()
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            while not stop.is_set():
+                r = c.post("/predict", json={"records": RECORDS[:5]})
+                if r.status_code != 200:
+                    failures.append(r.text)
+                else:
+                    versions.add(r.json()["model_version"])
+
+    threads = [threading.Thread(target=client) for _ in range(2)]
+    for t in threads:
+        t.start()
+    project = Project.open(server.project.settings.project_dir, env={})
+    for i in range(3):
+        project.promote(2, reason=f"swap {i}")
+        _wait_for(lambda: server.client.get("/health/ready").json()["models"]["champion"] == 2)
+        project.rollback(reason=f"back {i}")
+        _wait_for(lambda: server.client.get("/health/ready").json()["models"]["champion"] == 1)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert versions == {1, 2}
+
+
+def test_sigkill_loses_no_acknowledged_prediction(trained: Project) -> None:
+    srv = Server(trained, "--set", "serve.compact_seconds=3600")
+    acked = [
+        srv.client.post("/predict", json={"records": RECORDS[:1]}).json()["request_id"]
+        for _ in range(100)
+    ]
+    srv.proc.send_signal(signal.SIGKILL)
+    srv.proc.wait(timeout=10)
+    srv.stop()
+    log = PredictionLog(trained.settings.journal_dir, trained.settings.predictions_url)
+    missing = [rid for rid in acked if log.find(rid) is None]
+    assert missing == []

@@ -1,0 +1,327 @@
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import orjson
+import pyarrow.parquet as pq
+import pytest
+
+from mlpilot.errors import ServingError
+from mlpilot.serving._journal import Compactor, Journal, list_segments, run_compactor
+
+
+def prediction(
+    request_id: str | None = None,
+    *,
+    ts: float = 1_700_000_000.0,
+    model_version: int = 1,
+    rows: int = 1,
+    shadow: bool = False,
+) -> dict[str, Any]:
+    return {
+        "kind": "prediction",
+        "request_id": request_id or uuid.uuid4().hex,
+        "ts": ts,
+        "deployment": "churn",
+        "variant": "shadow" if shadow else "champion",
+        "model_version": model_version,
+        "shadow": shadow,
+        "latency_ms": 1.5,
+        "inputs": [{"x": i, "c": "a"} for i in range(rows)],
+        "predictions": [i % 2 for i in range(rows)],
+        "probabilities": [[0.25, 0.75] for _ in range(rows)],
+    }
+
+
+def feedback(request_id: str, label: Any, *, row: int | None = None) -> dict[str, Any]:
+    return {
+        "kind": "feedback",
+        "request_id": request_id,
+        "ts": 1_700_000_100.0,
+        "label": label,
+        "row": row,
+    }
+
+
+def lines(directory: Path) -> list[dict[str, Any]]:
+    out = []
+    for segment in list_segments(directory):
+        out.extend(orjson.loads(line) for line in segment.path.read_bytes().splitlines())
+    return out
+
+
+def test_append_writes_one_line_per_record_before_returning(tmp_path: Path) -> None:
+    journal = Journal(tmp_path, "w1")
+    assert journal.current_segment is None  # segments open lazily
+    journal.append(prediction("r1"))
+    journal.append(feedback("r1", 1))
+    segment = journal.current_segment
+    assert segment is not None
+    assert segment.name.startswith(f"w1-{os.getpid()}-")
+    assert segment.name.endswith(".jsonl")
+    assert [r["request_id"] for r in lines(tmp_path)] == ["r1", "r1"]
+    assert journal.backlog_bytes == segment.stat().st_size > 0
+    journal.close()
+
+
+def test_rotate_closes_the_segment_and_ignores_an_empty_one(tmp_path: Path) -> None:
+    journal = Journal(tmp_path, "w1")
+    assert journal.rotate() is None
+    journal.append(prediction("r1"))
+    closed = journal.rotate()
+    assert closed is not None
+    assert closed.name.endswith(".closed.jsonl")
+    assert journal.rotate() is None
+    journal.append(prediction("r2"))
+    journal.close()
+    names = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".jsonl")
+    assert len(names) == 2
+    assert all(n.endswith(".closed.jsonl") for n in names)
+    with pytest.raises(ServingError, match="is closed"):
+        journal.append(prediction("r3"))
+
+
+def test_append_rotates_past_segment_bytes(tmp_path: Path) -> None:
+    journal = Journal(tmp_path, "w1", segment_bytes=1024)
+    for _ in range(20):
+        journal.append(prediction())
+    journal.close()
+    segments = list_segments(tmp_path)
+    assert len(segments) > 3
+    assert all(s.closed for s in segments)
+    assert len(lines(tmp_path)) == 20
+    assert journal.backlog_bytes == sum(s.path.stat().st_size for s in segments)
+
+
+def test_fsync_option_still_appends(tmp_path: Path) -> None:
+    with Journal(tmp_path, "w1", fsync=True) as journal:
+        journal.append(prediction("r1"))
+    assert [r["request_id"] for r in lines(tmp_path)] == ["r1"]
+
+
+def test_concurrent_appends_are_whole_lines(tmp_path: Path) -> None:
+    journal = Journal(tmp_path, "w1", segment_bytes=64 * 1024)
+    threads, per_thread = 8, 250
+
+    def work(t: int) -> None:
+        for i in range(per_thread):
+            journal.append(prediction(f"{t}-{i}", rows=1 + i % 3))
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    journal.close()
+    ids = [r["request_id"] for r in lines(tmp_path)]  # every line parses
+    assert len(ids) == threads * per_thread
+    assert len(set(ids)) == threads * per_thread
+
+
+WRITER = """
+import sys, uuid
+from pathlib import Path
+from mlpilot.serving._journal import Journal
+
+journal = Journal(Path(sys.argv[1]), "w", segment_bytes=4096)
+for i in range(int(sys.argv[2])):
+    rid = uuid.uuid4().hex
+    journal.append({"kind": "prediction", "request_id": rid, "ts": 1.7e9, "deployment": "d",
+                    "variant": "champion", "model_version": 1, "shadow": False,
+                    "latency_ms": 0.1, "inputs": [{"x": i}], "predictions": [0],
+                    "probabilities": None})
+    print(rid, flush=True)
+"""
+
+
+def test_sigkill_loses_no_acknowledged_prediction(tmp_path: Path) -> None:
+    journal_dir = tmp_path / "journal"
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(journal_dir), "1000000"],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        acknowledged = []
+        for line in proc.stdout:
+            acknowledged.append(line.strip())
+            if len(acknowledged) >= 2000:
+                break
+        proc.send_signal(signal.SIGKILL)
+        acknowledged.extend(line.strip() for line in proc.stdout)  # printed before it died
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert len(acknowledged) >= 2000
+
+    segments = list_segments(journal_dir)
+    assert any(not s.closed for s in segments)  # the dead writer's open segment
+    journaled = {r["request_id"] for r in lines(journal_dir)}
+    assert set(acknowledged) <= journaled
+
+    # The open segment of the dead writer is taken by the compactor.
+    assert Compactor(journal_dir, str(tmp_path / "parquet")).compact_once() == len(segments)
+    assert list_segments(journal_dir) == []
+    table = pq.read_table(tmp_path / "parquet" / "predictions", partitioning=None)
+    assert set(acknowledged) <= set(table.column("request_id").to_pylist())
+
+
+def test_compactor_explodes_rows_and_partitions_by_date_and_version(tmp_path: Path) -> None:
+    journal_dir, out = tmp_path / "journal", tmp_path / "parquet"
+    journal = Journal(journal_dir, "w1")
+    journal.append(prediction("a", rows=3, model_version=1, ts=1_700_000_000.0))  # 2023-11-14
+    journal.append(prediction("b", rows=1, model_version=2, ts=1_700_000_000.5))
+    journal.append(prediction("c", rows=2, model_version=1, ts=1_700_100_000.0))  # 2023-11-16
+    journal.append(feedback("a", [0, 1, 1]))
+    journal.append(feedback("b", 1, row=0))
+    compactor = Compactor(journal_dir, str(out))
+    assert compactor.compact_once() == 0  # the open segment has a live writer
+    journal.rotate()
+    assert compactor.compact_once() == 1
+    assert list_segments(journal_dir) == []
+
+    parts = sorted(str(p.relative_to(out)) for p in out.rglob("*.parquet"))
+    stem = parts[0].rsplit("part-", 1)[1].removesuffix(".parquet")
+    assert parts == [
+        f"feedback/date=2023-11-14/part-{stem}.parquet",
+        f"predictions/date=2023-11-14/model_version=1/part-{stem}.parquet",
+        f"predictions/date=2023-11-14/model_version=2/part-{stem}.parquet",
+        f"predictions/date=2023-11-16/model_version=1/part-{stem}.parquet",
+    ]
+    table = pq.read_table(out / f"predictions/date=2023-11-14/model_version=1/part-{stem}.parquet")
+    schema = {f.name: str(f.type) for f in table.schema}
+    assert schema == {
+        "request_id": "string",
+        "row": "int32",
+        "ts": "timestamp[us, tz=UTC]",
+        "deployment": "string",
+        "variant": "string",
+        "model_version": "int64",
+        "shadow": "bool",
+        "latency_ms": "double",
+        "inputs": "string",
+        "prediction": "string",
+        "probabilities": "string",
+    }
+    rows = table.to_pylist()
+    assert [(r["request_id"], r["row"]) for r in rows] == [("a", 0), ("a", 1), ("a", 2)]
+    assert orjson.loads(rows[2]["inputs"]) == {"x": 2, "c": "a"}
+    assert orjson.loads(rows[1]["prediction"]) == 1
+    assert orjson.loads(rows[0]["probabilities"]) == [0.25, 0.75]
+    assert rows[0]["ts"].timestamp() == 1_700_000_000.0
+
+    fb = pq.read_table(out / f"feedback/date=2023-11-14/part-{stem}.parquet").to_pylist()
+    assert [(r["request_id"], r["row"], orjson.loads(r["label"])) for r in fb] == [
+        ("a", None, [0, 1, 1]),
+        ("b", 0, 1),
+    ]
+
+
+def test_compaction_redone_after_a_crash_does_not_duplicate(tmp_path: Path) -> None:
+    journal_dir, out = tmp_path / "journal", tmp_path / "parquet"
+    journal = Journal(journal_dir, "w1")
+    for i in range(5):
+        journal.append(prediction(f"r{i}", rows=2))
+    segment = journal.rotate()
+    assert segment is not None
+    copy = segment.read_bytes()
+    assert Compactor(journal_dir, str(out)).compact_once() == 1
+    assert not segment.exists()  # trimmed once the Parquet was written
+    # A crash after writing the Parquet, before trimming: the segment is still there.
+    segment.write_bytes(copy)
+    assert Compactor(journal_dir, str(out)).compact_once() == 1
+    table = pq.read_table(out / "predictions", partitioning=None)
+    assert table.num_rows == 10
+    assert len(list(out.rglob("*.parquet"))) == 1
+
+
+def test_segment_survives_a_failed_parquet_write(tmp_path: Path) -> None:
+    journal_dir = tmp_path / "journal"
+    blocker = tmp_path / "parquet"
+    blocker.write_text("not a directory")
+    journal = Journal(journal_dir, "w1")
+    journal.append(prediction("r1"))
+    segment = journal.rotate()
+    assert segment is not None
+    with pytest.raises(OSError):
+        Compactor(journal_dir, str(blocker)).compact_once()
+    assert segment.exists()
+
+
+def test_torn_last_line_is_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal_dir, out = tmp_path / "journal", tmp_path / "parquet"
+    journal = Journal(journal_dir, "w1")
+    journal.append(prediction("r1"))
+    journal.append(prediction("r2"))
+    segment = journal.rotate()
+    assert segment is not None
+    with segment.open("ab") as handle:
+        handle.write(b'{"kind": "prediction", "request_id": "torn", "ts"')
+    with caplog.at_level(logging.WARNING, logger="mlpilot.serving"):
+        assert Compactor(journal_dir, str(out)).compact_once() == 1
+    assert "torn last line" in caplog.text
+    ids = pq.read_table(out / "predictions", partitioning=None).column("request_id").to_pylist()
+    assert sorted(ids) == ["r1", "r2"]
+
+
+def test_compactor_writes_to_an_fsspec_memory_url(tmp_path: Path) -> None:
+    root = f"memory://mlpilot-test-{uuid.uuid4().hex}"
+    journal = Journal(tmp_path, "w1")
+    journal.append(prediction("r1", rows=2, model_version=7))
+    journal.append(feedback("r1", "yes"))
+    journal.close()
+    assert Compactor(tmp_path, root).compact_once() == 1
+    fs = fsspec.filesystem("memory")
+    found = sorted(fs.glob(f"{root}/**/*.parquet"))
+    assert len(found) == 2
+    with fs.open(next(f for f in found if "model_version=7" in f), "rb") as handle:
+        assert pq.read_table(handle).num_rows == 2
+    fs.rm(root, recursive=True)
+
+
+def test_missing_journal_directory_compacts_nothing(tmp_path: Path) -> None:
+    assert Compactor(tmp_path / "nope", str(tmp_path / "out")).compact_once() == 0
+
+
+def test_run_compactor_rotates_compacts_and_survives_errors(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal_dir, out = tmp_path / "journal", tmp_path / "parquet"
+    journal = Journal(journal_dir, "w1")
+    journal.append(prediction("r1"))
+
+    class Flaky(Compactor):
+        calls = 0
+
+        def compact_once(self) -> int:
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("boom")
+            return super().compact_once()
+
+    compactor = Flaky(journal_dir, str(out))
+    stop = threading.Event()
+    with caplog.at_level(logging.ERROR, logger="mlpilot.serving"):
+        thread = threading.Thread(
+            target=run_compactor, args=(compactor, stop, 0.02), kwargs={"journal": journal}
+        )
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not list(out.rglob("*.parquet")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive()
+    assert "journal compaction failed" in caplog.text
+    assert pq.read_table(out / "predictions", partitioning=None).column(
+        "request_id"
+    ).to_pylist() == ["r1"]
