@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer
 
 from mlpilot.governance import TokenStore
@@ -309,3 +313,149 @@ def test_sigkill_loses_no_acknowledged_prediction(trained: Project) -> None:
     log = PredictionLog(trained.settings.journal_dir, trained.settings.predictions_url)
     missing = [rid for rid in acked if log.find(rid) is None]
     assert missing == []
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+FEATURES = list(RECORDS[0])
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.one_of(
+        JSON,
+        st.fixed_dictionaries(
+            {"records": st.lists(st.dictionaries(st.sampled_from(FEATURES), JSON), max_size=3)}
+        ),
+        st.fixed_dictionaries(
+            {
+                "records": st.lists(
+                    st.fixed_dictionaries(dict.fromkeys(FEATURES[:30], JSON)), max_size=2
+                )
+            }
+        ),
+    )
+)
+def test_no_body_makes_the_service_fail_with_5xx(server: Server, body: Any) -> None:
+    r = server.client.post(
+        "/predict",
+        content=json.dumps(body).encode(),  # NaN and huge integers included
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code < 500, r.text
+    if r.status_code != 200:
+        assert set(r.json()["error"]) <= {"type", "message", "field"}
+
+
+def test_a_tampered_version_is_never_swapped_in(server: Server) -> None:
+    project = Project.open(
+        server.project.settings.project_dir, env={"MLPILOT_TRAIN__PARAMS": "{C=0.2}"}
+    )
+    summary = project.run()
+    version = summary.model_version
+    assert version is not None
+    source = next(v for v in project.models() if v.version == version)
+    artifacts = (project.settings.home / "artifacts").rglob("model.skops")
+    files = sorted(artifacts, key=lambda p: p.stat().st_mtime)
+    files[-1].write_bytes(files[-1].read_bytes() + b"tampered")
+    before = server.client.get("/health/ready").json()["models"]["champion"]
+    project.promote(version, reason="tampered promote")
+    _wait_for(lambda: "serving.swap_failed" in [e.action for e in project.audit_events(10)])
+    assert server.client.get("/health/ready").json()["models"]["champion"] == before
+    assert (
+        server.client.post("/predict", json={"records": RECORDS[:1]}).json()["model_version"]
+        == before
+    )
+    assert 'outcome="failed"' in server.client.get("/metrics").text
+    project.rollback(reason="undo the tampered promote")
+    assert source.version == version
+
+
+def test_admin_promote_endpoint_is_audited_with_the_token_name(server: Server) -> None:
+    tokens = TokenStore(server.project.store, server.project.audit)
+    name = f"ops-{time.time_ns()}"
+    op = {"authorization": f"Bearer {tokens.create(name, 'operate')}"}
+    r = server.client.post("/admin/promote", json={"version": 2, "reason": "via api"}, headers=op)
+    assert r.status_code == 200, r.text
+    _wait_for(lambda: server.client.get("/health/ready").json()["models"]["champion"] == 2)
+    event = server.project.audit_events(5)[0]
+    assert (event.action, event.actor, event.reason) == (
+        "model.promoted",
+        f"token:{name}",
+        "via api",
+    )
+    r = server.client.post("/admin/rollback", json={"reason": "back via api"}, headers=op)
+    assert r.status_code == 200
+    _wait_for(lambda: server.client.get("/health/ready").json()["models"]["champion"] != 2)
+
+
+def test_predictions_cli_reads_the_log(server: Server) -> None:
+    rid = server.client.post("/predict", json={"records": RECORDS[:2]}).json()["request_id"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLPILOT_")}
+    out = subprocess.run(
+        [
+            MLPILOT,
+            "predictions",
+            "query",
+            "--json",
+            "-p",
+            str(server.project.settings.project_dir),
+            f"select count(*) as n from predictions where request_id = '{rid}'",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert orjson.loads(out.stdout) == [{"n": 2}]
+    bad = subprocess.run(
+        [
+            MLPILOT,
+            "predictions",
+            "query",
+            "-p",
+            str(server.project.settings.project_dir),
+            "selec nonsense",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert bad.returncode == 1
+    assert "Traceback" not in bad.stderr
+
+
+def test_two_workers_follow_a_route_change(trained: Project) -> None:
+    champion = trained.registry.by_alias("champion")
+    assert champion is not None
+    other = next(v.version for v in trained.models() if v.version != champion.version)
+    trained.registry.set_alias("challenger", other, reason="two-worker test")
+    srv = Server(trained, "--workers", "2")
+    try:
+        tokens = TokenStore(trained.store, trained.audit)
+        op = {"authorization": f"Bearer {tokens.create(f'w-{time.time_ns()}', 'operate')}"}
+        r = srv.client.post(
+            "/admin/route",
+            json={"mode": "ab", "weights": {"champion": 0.5, "challenger": 0.5}},
+            headers=op,
+        )
+        assert r.status_code == 200, r.text
+        time.sleep(1.0)  # every worker polls the route every 0.2 s
+        seen = {
+            srv.client.post("/predict", json={"records": RECORDS[:1]}).json()["variant"]
+            for _ in range(60)
+        }
+        assert seen == {"champion", "challenger"}
+        assert "mlpilot_requests_total" in srv.client.get("/metrics").text
+        srv.client.post("/admin/route", json={"mode": "single"}, headers=op)
+    finally:
+        srv.stop()

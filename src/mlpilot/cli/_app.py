@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import tomllib
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -11,8 +10,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlpilot.cli import _render
-from mlpilot.cli._serving_cmds import route_app, token_app
-from mlpilot.errors import ConfigError, MlpilotError
+from mlpilot.cli._options import (
+    JsonOpt,
+    ProjectOpt,
+    ReasonOpt,
+    SetOpt,
+    open_project,
+    overrides,
+)
+from mlpilot.cli._serving_cmds import predictions_app, route_app, token_app
+from mlpilot.errors import MlpilotError
 
 if TYPE_CHECKING:
     from mlpilot.project import Project
@@ -32,38 +39,7 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(audit_app, name="audit")
 app.add_typer(route_app, name="route")
 app.add_typer(token_app, name="token")
-
-ProjectOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--project", "-p", help="Project directory (default: the nearest one with mlpilot.toml)."
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override a setting, e.g. --set train.seed=7 (beats env and file)."),
-]
-
-
-def _overrides(pairs: list[str] | None, **flags: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {pair!r} is not KEY=VALUE; write e.g. --set train.seed=7")
-        try:
-            out[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key.strip()] = raw
-    out.update({k: v for k, v in flags.items() if v is not None})
-    return out
-
-
-def _open(project: Path | None, overrides: dict[str, Any] | None = None) -> Project:
-    from mlpilot.project import Project
-
-    return Project.open(project, overrides=overrides)
+app.add_typer(predictions_app, name="predictions")
 
 
 @app.command()
@@ -106,7 +82,7 @@ def run(
 
     Example: mlpilot run --set train.params.C=0.5
     """
-    proj = _open(project, _overrides(set_, **{"store.lock_timeout": wait}))
+    proj = open_project(project, overrides(set_, **{"store.lock_timeout": wait}))
     summary = _run(proj, use_cache=not no_cache, promote=promote, quiet=json_)
     if json_:
         _render.print_json(summary.to_dict())
@@ -140,16 +116,14 @@ def serve(
     """
     from mlpilot.serving import serve as run_server
 
-    overrides = _overrides(
-        set_, **{"serve.host": host, "serve.port": port, "serve.workers": workers}
-    )
-    proj = _open(project, overrides)
+    given = overrides(set_, **{"serve.host": host, "serve.port": port, "serve.workers": workers})
+    proj = open_project(project, given)
     s = proj.settings.serve
     _render.console(stderr=True).print(
         f"[bold]mlpilot serve[/] · {proj.name} · http://{s.host}:{s.port} · "
         f"{s.workers} worker(s) · docs at /docs"
     )
-    run_server(proj.settings, overrides)
+    run_server(proj.settings, given)
 
 
 @app.command()
@@ -169,7 +143,7 @@ def quickstart(
     if not (directory / PROJECT_FILE).exists():
         init_project(directory, name="breast-cancer")
         out.print(f"[green]created[/] example project in {directory.resolve()}")
-    proj = _open(directory)
+    proj = open_project(directory)
     _run(proj, use_cache=True, promote=False, quiet=False)
     out.print(_render.models_table(proj.models(), proj.name))
     out.print(
@@ -184,7 +158,7 @@ def models(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
 
     Example: mlpilot models --json
     """
-    proj = _open(project)
+    proj = open_project(project)
     versions = proj.models()
     if json_:
         _render.print_json([v.to_dict() for v in versions])
@@ -194,9 +168,6 @@ def models(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
         out.print(f"No registered versions of {proj.name} yet: run [bold]mlpilot run[/].")
         return
     out.print(_render.models_table(versions, proj.name))
-
-
-ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (recorded in the audit trail).")]
 
 
 @app.command()
@@ -209,7 +180,7 @@ def promote(
 
     Example: mlpilot promote 3 --reason "beats v2 on the March holdout"
     """
-    mv = _open(project).promote(version, reason=reason)
+    mv = open_project(project).promote(version, reason=reason)
     _render.console().print(f"[green]champion[/] is now version {mv.version}")
 
 
@@ -219,7 +190,7 @@ def rollback(reason: ReasonOpt, project: ProjectOpt = None) -> None:
 
     Example: mlpilot rollback --reason "complaints about false negatives"
     """
-    mv = _open(project).rollback(reason=reason)
+    mv = open_project(project).rollback(reason=reason)
     _render.console().print(f"[yellow]rolled back[/]: champion is now version {mv.version}")
 
 
@@ -235,7 +206,7 @@ def schema_show(
 
     Example: mlpilot schema show --proposed
     """
-    proj = _open(project)
+    proj = open_project(project)
     row = proj.schema("proposed" if proposed else "active")
     if row is None:
         what = "proposed" if proposed else "active"
@@ -266,7 +237,7 @@ def schema_accept(reason: ReasonOpt, project: ProjectOpt = None) -> None:
 
     Example: mlpilot schema accept --reason "new sensor column is expected"
     """
-    row = _open(project).accept_schema(reason=reason)
+    row = open_project(project).accept_schema(reason=reason)
     _render.console().print(f"[green]schema {row.version} is now active[/]")
 
 
@@ -276,7 +247,7 @@ def audit_verify(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
 
     Example: mlpilot audit verify
     """
-    report = _open(project).verify_audit()
+    report = open_project(project).verify_audit()
     if json_:
         _render.print_json(report.__dict__)
     elif report.ok:
@@ -299,7 +270,7 @@ def audit_log(
 
     Example: mlpilot audit log --limit 5
     """
-    events = _open(project).audit_events(limit)
+    events = open_project(project).audit_events(limit)
     if json_:
         _render.print_json([e.to_dict() for e in events])
         return

@@ -1,19 +1,20 @@
-"""The ``route`` and ``token`` command groups: traffic routing and API tokens."""
+"""The ``route``, ``token`` and ``predictions`` command groups: traffic routing, API tokens
+and the prediction log."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
 from mlpilot.cli import _render
+from mlpilot.cli._options import JsonOpt, ProjectOpt, ReasonOpt, open_project
 from mlpilot.errors import ConfigError
 
 if TYPE_CHECKING:
     from mlpilot.governance._tokens import Role
-    from mlpilot.project import Project
     from mlpilot.serving._routing import Mode
 
 route_app = typer.Typer(
@@ -26,22 +27,6 @@ token_app = typer.Typer(
     "Example: mlpilot token create ci --role predict",
     no_args_is_help=True,
 )
-
-# The same options as in _app.py (not imported from there: _app imports this module).
-ProjectOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--project", "-p", help="Project directory (default: the nearest one with mlpilot.toml)."
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (recorded in the audit trail).")]
-
-
-def _open(project: Path | None) -> Project:
-    from mlpilot.project import Project
-
-    return Project.open(project)
 
 
 def _weights_text(weights: dict[str, float]) -> str:
@@ -72,7 +57,7 @@ def route_show(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
     """
     from mlpilot.serving._routing import RouteStore
 
-    proj = _open(project)
+    proj = open_project(project)
     route = RouteStore(proj.store, proj.audit).get(proj.name)
     if json_:
         _render.print_json(route.to_dict())
@@ -133,7 +118,7 @@ def route_set(
         weights = _parse_ab(ab)
     else:
         mode = "shadow" if shadow else "single"
-    proj = _open(project)
+    proj = open_project(project)
     if mode != "single" and proj.registry.by_alias("challenger") is None:
         raise ConfigError(
             f"{mode} routing needs a challenger, and {proj.name} has no version with the "
@@ -161,7 +146,7 @@ def token_create(
     """
     from mlpilot.governance._tokens import TokenStore
 
-    proj = _open(project)
+    proj = open_project(project)
     token = TokenStore(proj.store, proj.audit).create(name, cast("Role", role))
     err = _render.console(stderr=True)
     err.print(f"[green]created[/] token [bold]{name}[/] with role [bold]{role}[/]:")
@@ -178,7 +163,7 @@ def token_list(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
     """
     from mlpilot.governance._tokens import TokenStore
 
-    proj = _open(project)
+    proj = open_project(project)
     tokens = TokenStore(proj.store, proj.audit).list()
     if json_:
         _render.print_json(tokens)
@@ -214,6 +199,60 @@ def token_revoke(
     """
     from mlpilot.governance._tokens import TokenStore
 
-    proj = _open(project)
+    proj = open_project(project)
     TokenStore(proj.store, proj.audit).revoke(name, reason=reason)
     _render.console().print(f"[yellow]revoked[/] token [bold]{name}[/]")
+
+
+predictions_app = typer.Typer(
+    help="The prediction log: every answered prediction, and the labels sent to /feedback.\n\n"
+    "Example: mlpilot predictions tail -n 5",
+    no_args_is_help=True,
+)
+
+
+def _prediction_log(project: Path | None) -> Any:
+    from mlpilot.serving import PredictionLog
+
+    settings = open_project(project).settings
+    return PredictionLog(settings.journal_dir, settings.predictions_url)
+
+
+def _print_frame(frame: Any, json_: bool, title: str) -> None:
+    if json_:
+        _render.print_json(frame.to_dict(orient="records"))
+        return
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in frame.columns:
+        table.add_column(str(col), overflow="fold", max_width=40)
+    for row in frame.itertuples(index=False):
+        table.add_row(*("" if v is None else str(v)[:200] for v in row))
+    _render.console().print(table)
+
+
+@predictions_app.command("tail")
+def predictions_tail(
+    project: ProjectOpt = None,
+    n: Annotated[int, typer.Option("-n", help="How many rows, newest first.")] = 20,
+    json_: JsonOpt = False,
+) -> None:
+    """Show the newest logged predictions (journal and Parquet together).
+
+    Example: mlpilot predictions tail -n 5
+    """
+    _print_frame(_prediction_log(project).tail(n), json_, "Newest predictions")
+
+
+@predictions_app.command("query")
+def predictions_query(
+    sql: Annotated[str, typer.Argument(help="SQL over the views predictions, feedback, labelled.")],
+    project: ProjectOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Run a DuckDB query over the prediction log.
+
+    Example: mlpilot predictions query "select variant, count(*) from predictions group by 1"
+    """
+    _print_frame(_prediction_log(project).query(sql), json_, "Query result")

@@ -1,24 +1,39 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
 
-from mlpilot.cli import main
+from mlpilot.cli import app, main
 from mlpilot.project import Project
 from mlpilot.store import AuditEventRow
 
-COMMANDS = [
-    ["init"],
-    ["run"],
-    ["quickstart"],
-    ["models"],
-    ["promote"],
-    ["rollback"],
-    ["schema", "show"],
-    ["schema", "accept"],
-    ["audit", "verify"],
-    ["audit", "log"],
-]
+
+def _commands() -> list[list[str]]:
+    """Every leaf command of the CLI, found by walking the typer app (so none is forgotten)."""
+    import typer.main
+
+    found: list[list[str]] = []
+
+    def walk(cmd: Any, path: list[str]) -> None:
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                walk(sub, [*path, name])
+        else:
+            found.append(path)
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+COMMANDS = _commands()
+
+
+def test_the_walk_finds_the_commands() -> None:
+    assert {"run", "serve", "quickstart"} <= {c[0] for c in COMMANDS}
+    assert ["token", "create"] in COMMANDS
+    assert ["predictions", "query"] in COMMANDS
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c))
