@@ -148,7 +148,7 @@ def quickstart(
     out.print(_render.models_table(proj.models(), proj.name))
     out.print(
         f"Next: [bold]cd {directory}[/] and try [bold]mlpilot models[/], "
-        "[bold]mlpilot run[/] (cached), [bold]mlpilot audit verify[/]"
+        "[bold]mlpilot run[/] (cached), [bold]mlpilot serve[/], [bold]mlpilot audit verify[/]"
     )
 
 
