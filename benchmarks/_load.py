@@ -420,7 +420,8 @@ def machine() -> str:
         pass
     return (
         f"{time.strftime('%Y-%m-%d %H:%M %Z')} · {platform.system()} {platform.machine()} · "
-        f"{cpu} · {os.cpu_count()} cores · Python {platform.python_version()}"
+        f"{cpu} · {os.cpu_count()} cores · load average {os.getloadavg()[0]:.2f} · "
+        f"Python {platform.python_version()}"
     )
 
 

@@ -243,7 +243,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="Measured seconds per cell.")
     parser.add_argument("--warmup", type=float, default=2.0, help="Warm-up seconds per cell.")
-    parser.add_argument("--quick", action="store_true", help="3 s per cell, 1 s warm-up.")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="Smoke run: 3 s per cell, 1 s warm-up (overrides --seconds, --warmup).",
+    )
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--batch", default="1,100", help="Rows per request.")
     parser.add_argument("--rows", type=int, default=10_000, help="Training rows.")
@@ -256,6 +260,7 @@ def main() -> None:
         help="The load generator: python (default, runs anywhere), wrk, or wrk when installed.",
     )
     args = parser.parse_args()
+    host = machine()  # before the run: the load average is the machine's other work
     if args.quick:
         args.seconds, args.warmup = 3.0, 1.0
     generator = args.generator
@@ -319,7 +324,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print()
-    print(f"machine: {machine()}")
+    print(f"machine: {host}")
     print(
         f"load generator: {', '.join(sorted(used))} (own process, closed loop, keep-alive); "
         f"{args.seconds:g} s per cell after {args.warmup:g} s warm-up; one server worker; "

@@ -437,7 +437,7 @@ def test_predictions_cli_reads_the_log(server: Server) -> None:
 def test_two_workers_follow_a_route_change(trained: Project) -> None:
     champion = trained.registry.by_alias("champion")
     assert champion is not None
-    other = next(v.version for v in trained.models() if v.version != champion.version)
+    other = 2 if champion.version != 2 else 1  # versions 1 and 2 are intact
     trained.registry.set_alias("challenger", other, reason="two-worker test")
     srv = Server(trained, "--workers", "2")
     try:
@@ -459,3 +459,63 @@ def test_two_workers_follow_a_route_change(trained: Project) -> None:
         srv.client.post("/admin/route", json={"mode": "single"}, headers=op)
     finally:
         srv.stop()
+
+
+class _BrokenModel:
+    """A challenger that fails or stalls on every request (after it was swapped in)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def predict(self, x: Any) -> Any:
+        time.sleep(self.delay)
+        raise RuntimeError("challenger exploded")
+
+
+def test_shadow_errors_and_slowness_never_reach_clients(trained: Project) -> None:
+    from dataclasses import replace
+
+    import uvicorn
+
+    from mlpilot.serving import create_app
+
+    settings = trained.settings.model_copy(
+        update={"serve": trained.settings.serve.model_copy(update={"poll_seconds": 3600.0})}
+    )
+    champion = trained.registry.by_alias("champion")
+    assert champion is not None
+    other = 2 if champion.version != 2 else 1  # versions 1 and 2 are intact
+    trained.registry.set_alias("challenger", other, reason="shadow test")
+    app = create_app(settings, worker="shadow-test")
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    _wait_for(lambda: server.started, timeout=60)
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        deployment = app.state.service.deployment
+        assert "challenger" in deployment.served
+        deployment.served["challenger"] = replace(
+            deployment.served["challenger"], model=_BrokenModel(0.2)
+        )
+        deployment.route = deployment.route.__class__("shadow", {"champion": 1.0}, 99)
+        t0 = time.perf_counter()
+        answers = [client.post("/predict", json={"records": RECORDS[:1]}) for _ in range(10)]
+        elapsed = time.perf_counter() - t0
+        assert [a.status_code for a in answers] == [200] * 10
+        assert {a.json()["variant"] for a in answers} == {"champion"}
+        assert elapsed < 10 * 0.2  # the challenger's 0.2 s per copy is off the response path
+        text = ""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            text = client.get("/metrics").text
+            if 'outcome="failed"' in text:
+                break
+            time.sleep(0.1)
+        assert 'mlpilot_shadow_requests_total{deployment="' in text
+        assert 'outcome="failed"' in text
+        client.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)

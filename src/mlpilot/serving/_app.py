@@ -35,7 +35,7 @@ from mlpilot.errors import (
 )
 from mlpilot.governance import AuditTrail, TokenInfo, TokenStore
 from mlpilot.serving._deployment import Deployment, Served, poll_forever
-from mlpilot.serving._journal import Compactor, Journal, run_compactor
+from mlpilot.serving._journal import Compactor, Journal
 from mlpilot.serving._metrics import ServiceMetrics
 from mlpilot.serving._predictions import PredictionLog
 from mlpilot.store import Store
@@ -142,11 +142,12 @@ def create_app(settings: Settings, *, worker: str | None = None) -> FastAPI:
                 daemon=True,
             ),
             threading.Thread(
-                target=_compact_loop, args=(service,), name="mlpilot-compact", daemon=True
+                target=_rotate_loop, args=(service,), name="mlpilot-rotate", daemon=True
             ),
         ]
         for t in threads:
             t.start()
+        compactor, compactor_stop = _start_compactor(settings)
         try:
             yield
         finally:
@@ -155,6 +156,10 @@ def create_app(settings: Settings, *, worker: str | None = None) -> FastAPI:
             for t in threads:
                 t.join(timeout=10)
             service.journal.close()
+            compactor_stop.set()  # one last round takes the segment just closed
+            compactor.join(timeout=30)
+            if compactor.is_alive():
+                compactor.terminate()
             service.store.dispose()
 
     app = FastAPI(
@@ -198,14 +203,53 @@ def _start(settings: Settings, worker_id: str) -> Service:
     )
 
 
-def _compact_loop(service: Service) -> None:
-    settings = service.settings
-    run_compactor(
-        Compactor(settings.journal_dir, settings.predictions_url),
-        service.stop,
-        settings.serve.compact_seconds,
-        journal=service.journal,
+def _rotate_loop(service: Service) -> None:
+    """Close the journal's segment every ``compact_seconds`` so the compactor can take it."""
+    while not service.stop.wait(service.settings.serve.compact_seconds):
+        try:
+            service.journal.rotate()
+            service.metrics.backlog.set(service.journal.backlog_bytes)
+        except Exception:
+            _log.exception("rotating the journal failed; will retry")
+
+
+def _compactor_main(journal_dir: str, predictions_url: str, every: float, stop: Any) -> None:
+    """The compactor's own process: turning JSON lines into Parquet is CPU work that must not
+    take the serving process's GIL. Niced, so requests win the cores."""
+    import contextlib
+    from pathlib import Path
+
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    compactor = Compactor(Path(journal_dir), predictions_url)
+    while True:
+        stopping = stop.wait(every)
+        try:
+            compactor.compact_once()
+        except Exception:
+            _log.exception("compacting the journal failed; will retry")
+        if stopping:
+            return
+
+
+def _start_compactor(settings: Settings) -> tuple[Any, Any]:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    proc = ctx.Process(
+        target=_compactor_main,
+        args=(
+            str(settings.journal_dir),
+            settings.predictions_url,
+            settings.serve.compact_seconds,
+            stop,
+        ),
+        name="mlpilot-compactor",
+        daemon=True,
     )
+    proc.start()
+    return proc, stop
 
 
 async def _read_json(request: Request, limit: int) -> Any:
