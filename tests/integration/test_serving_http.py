@@ -519,3 +519,20 @@ def test_shadow_errors_and_slowness_never_reach_clients(trained: Project) -> Non
     finally:
         server.should_exit = True
         thread.join(timeout=60)
+
+
+def test_predict_can_require_a_token(trained: Project) -> None:
+    srv = Server(trained, "--set", "serve.require_predict_token=true")
+    try:
+        r = srv.client.post("/predict", json={"records": RECORDS[:1]})
+        assert r.status_code == 401
+        assert r.json()["error"]["type"] == "AuthError"
+        token = TokenStore(trained.store, trained.audit).create(f"app-{time.time_ns()}", "predict")
+        r = srv.client.post(
+            "/predict",
+            json={"records": RECORDS[:1]},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 200, r.text
+    finally:
+        srv.stop()

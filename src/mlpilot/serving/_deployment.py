@@ -6,7 +6,8 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("mlpilot.serving")
 VARIANTS = ("champion", "challenger")
+_RECENT = 3
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class Deployment:
         self.served: dict[str, Served] = {}
         self._wanted: dict[str, int | None] = {}
         self._failed: set[tuple[str, int]] = set()
+        # The last few versions served, kept loaded: a rollback swaps back at once.
+        self._recent: OrderedDict[int, Served] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, variant: str) -> Served:
@@ -113,7 +117,15 @@ class Deployment:
 
     def _swap_in(self, variant: str, version: int) -> None:
         try:
-            served = self._load(variant, version)
+            recent = self._recent.get(version)
+            if recent is not None:  # verified and warmed before; versions never change
+                self._recent.move_to_end(version)
+                served = replace(recent, variant=variant)
+            else:
+                served = self._load(variant, version)
+                self._recent[version] = served
+                while len(self._recent) > _RECENT:
+                    self._recent.popitem(last=False)
         except Exception as exc:
             self._failed.add((variant, version))
             self.metrics.swaps.labels(self.name, variant, "failed").inc()
