@@ -29,36 +29,11 @@ import textwrap
 import time
 from pathlib import Path
 
+from _project import write_project
+
 BIN = Path(sys.executable).parent
 MLPILOT = str(BIN / "mlpilot")
 
-TRAIN_PY = """\
-import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-
-
-def train(frame: pd.DataFrame, target: str, C: float = 1.0) -> Pipeline:
-    model = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(C=C, max_iter=1000))])
-    return model.fit(frame.drop(columns=[target]), frame[target])
-"""
-
-TOML = """\
-[project]
-name = "{name}"
-
-[data]
-source = "{source}"
-target = "target"
-
-[train]
-entrypoint = "pipeline.py:train"
-
-[gate]
-metrics = {{ accuracy = ">= 0.5" }}
-vs_champion = {{ metric = "roc_auc", min_delta = -0.01 }}
-"""
 
 BARE = """\
 import os, sys, time
@@ -145,9 +120,7 @@ def bench(name: str, source: str, workdir: Path, repeats: int) -> dict[str, floa
     }
     for i in range(repeats):
         proj = workdir / f"{name}-{i}"
-        proj.mkdir()
-        (proj / "pipeline.py").write_text(TRAIN_PY)
-        (proj / "mlpilot.toml").write_text(TOML.format(name=name, source=source))
+        write_project(proj, name=name, source=source)
         results["first"].append(timed([MLPILOT, "run", "--project", str(proj)]))
         results["cached"].append(timed([MLPILOT, "run", "--project", str(proj)]))
         results["own"].append(own_time(proj))

@@ -48,23 +48,13 @@ from _load import (
     run_load,
     wrk_available,
 )
+from _project import TRAIN_LR, write_project
 
 BIN = Path(sys.executable).parent
 MLPILOT = str(BIN / "mlpilot")
 MLFLOW = str(BIN / "mlflow")
 FEATURES = [f"f{i}" for i in range(20)]
 
-TRAIN_LR = """\
-import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-
-
-def train(frame: pd.DataFrame, target: str, C: float = 1.0) -> Pipeline:
-    model = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(C=C, max_iter=1000))])
-    return model.fit(frame.drop(columns=[target]), frame[target])
-"""
 
 TRAIN_RF = """\
 import pandas as pd
@@ -76,20 +66,6 @@ def train(frame: pd.DataFrame, target: str) -> RandomForestClassifier:
     return model.fit(frame.drop(columns=[target]), frame[target])
 """
 
-TOML = """\
-[project]
-name = "{name}"
-
-[data]
-source = "{source}"
-target = "target"
-
-[train]
-entrypoint = "pipeline.py:train"
-
-[gate]
-metrics = {{ accuracy = ">= 0.5" }}
-"""
 
 BARE_APP = """\
 import os
@@ -138,9 +114,7 @@ def train_projects(workdir: Path, rows: int) -> dict[str, Path]:
     projects = {}
     for model, code in (("lr", TRAIN_LR), ("forest", TRAIN_RF)):
         proj = workdir / f"bench-{model}"
-        proj.mkdir()
-        (proj / "pipeline.py").write_text(code)
-        (proj / "mlpilot.toml").write_text(TOML.format(name=f"bench-{model}", source=source))
+        write_project(proj, name=f"bench-{model}", source=str(source), train_py=code)
         done = subprocess.run(
             [MLPILOT, "run", "--project", str(proj)],
             env=bench_env(),

@@ -45,37 +45,11 @@ from _load import (
     percentile,
     start_load,
 )
+from _project import write_project
 
 BIN = Path(sys.executable).parent
 MLPILOT = str(BIN / "mlpilot")
 FEATURES = [f"f{i}" for i in range(20)]
-
-TRAIN_PY = """\
-import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-
-
-def train(frame: pd.DataFrame, target: str, C: float = 1.0) -> Pipeline:
-    model = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(C=C, max_iter=1000))])
-    return model.fit(frame.drop(columns=[target]), frame[target])
-"""
-
-TOML = """\
-[project]
-name = "bench-swap"
-
-[data]
-source = "{source}"
-target = "target"
-
-[train]
-entrypoint = "pipeline.py:train"
-
-[gate]
-metrics = {{ accuracy = ">= 0.5" }}
-"""
 
 
 def mlpilot(*args: str) -> None:
@@ -99,9 +73,7 @@ def train(workdir: Path, rows: int) -> Path:
     source = workdir / "synthetic.parquet"
     frame.to_parquet(source)
     proj = workdir / "bench-swap"
-    proj.mkdir()
-    (proj / "pipeline.py").write_text(TRAIN_PY)
-    (proj / "mlpilot.toml").write_text(TOML.format(source=source))
+    write_project(proj, name="bench-swap", source=str(source))
     mlpilot("run", "--project", str(proj))
     mlpilot("run", "--project", str(proj), "--set", "train.params.C=0.5")
     return proj

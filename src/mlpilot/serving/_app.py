@@ -303,6 +303,36 @@ def _predict(
     return predictions, probabilities
 
 
+def _journal(
+    service: Service,
+    served: Served,
+    *,
+    request_id: str,
+    ts: float,
+    seconds: float,
+    records: Any,
+    predictions: list[Any],
+    probabilities: list[list[float]] | None,
+    shadow: bool = False,
+) -> None:
+    """Append one answered request to the journal (before the response is sent)."""
+    service.journal.append(
+        {
+            "kind": "prediction",
+            "request_id": request_id,
+            "ts": ts,
+            "deployment": service.deployment.name,
+            "variant": served.variant,
+            "model_version": served.version,
+            "shadow": shadow,
+            "latency_ms": seconds * 1000,
+            "inputs": records,
+            "predictions": predictions,
+            "probabilities": probabilities,
+        }
+    )
+
+
 def _shadow(
     service: Service, served: Served, records: list[Any], request_id: str, ts: float
 ) -> None:
@@ -311,20 +341,16 @@ def _shadow(
         t0 = time.perf_counter()
         x = served.spec.parse(records, max_rows=len(records))
         predictions, probabilities = _predict(service, served, x, proba=served.has_proba)
-        service.journal.append(
-            {
-                "kind": "prediction",
-                "request_id": request_id,
-                "ts": ts,
-                "deployment": name,
-                "variant": served.variant,
-                "model_version": served.version,
-                "shadow": True,
-                "latency_ms": (time.perf_counter() - t0) * 1000,
-                "inputs": records,
-                "predictions": predictions,
-                "probabilities": probabilities,
-            }
+        _journal(
+            service,
+            served,
+            request_id=request_id,
+            ts=ts,
+            seconds=time.perf_counter() - t0,
+            records=records,
+            predictions=predictions,
+            probabilities=probabilities,
+            shadow=True,
         )
         service.metrics.shadow.labels(name, "answered").inc()
     except Exception:
@@ -380,20 +406,15 @@ def _routes(app: FastAPI, settings: Settings) -> None:
         predictions, probabilities = _predict(service, served, x, proba=want_proba)
         ts = time.time()
         latency = time.perf_counter() - t0
-        service.journal.append(
-            {
-                "kind": "prediction",
-                "request_id": request_id,
-                "ts": ts,
-                "deployment": name,
-                "variant": served.variant,
-                "model_version": served.version,
-                "shadow": False,
-                "latency_ms": latency * 1000,
-                "inputs": records,
-                "predictions": predictions,
-                "probabilities": probabilities,
-            }
+        _journal(
+            service,
+            served,
+            request_id=request_id,
+            ts=ts,
+            seconds=latency,
+            records=records,
+            predictions=predictions,
+            probabilities=probabilities,
         )
         service.metrics.observe(name, served.variant, served.version, latency, len(predictions))
         if shadow:
@@ -585,20 +606,15 @@ def _v2_routes(app: FastAPI, settings: Settings) -> None:
         predictions, _ = _predict(service, served, x, proba=False)
         request_id = str(body.get("id") or uuid.uuid4().hex)[:64]
         latency = time.perf_counter() - t0
-        service.journal.append(
-            {
-                "kind": "prediction",
-                "request_id": request_id,
-                "ts": time.time(),
-                "deployment": name,
-                "variant": served.variant,
-                "model_version": served.version,
-                "shadow": False,
-                "latency_ms": latency * 1000,
-                "inputs": records,
-                "predictions": predictions,
-                "probabilities": None,
-            }
+        _journal(
+            service,
+            served,
+            request_id=request_id,
+            ts=time.time(),
+            seconds=latency,
+            records=records,
+            predictions=predictions,
+            probabilities=None,
         )
         service.metrics.observe(name, served.variant, served.version, latency, len(predictions))
         datatype = "INT64" if all(isinstance(p, int) for p in predictions) else "FP64"
