@@ -147,8 +147,8 @@ def quickstart(
     _run(proj, use_cache=True, promote=False, quiet=False)
     out.print(_render.models_table(proj.models(), proj.name))
     out.print(
-        f"Next: [bold]cd {directory}[/] and try [bold]mlpilot models[/], "
-        "[bold]mlpilot run[/] (cached), [bold]mlpilot serve[/], [bold]mlpilot audit verify[/]"
+        f"Next: [bold]cd {directory}[/], then [bold]mlpilot serve[/] or "
+        "[bold]mlpilot audit verify[/]"
     )
 
 
