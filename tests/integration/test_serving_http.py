@@ -189,6 +189,18 @@ def test_feedback_known_duplicate_unknown(server: Server) -> None:
     assert r.json() == {"recorded": 1, "duplicates": 0}
     r = server.client.post("/feedback", json={"request_id": rid, "label": 1})
     assert r.json() == {"recorded": 0, "duplicates": 1}
+    ids = [
+        server.client.post("/predict", json={"records": RECORDS[:1]}).json()["request_id"]
+        for _ in range(3)
+    ]
+    batch = {"feedback": [{"request_id": i, "label": 0} for i in ids]}
+    assert server.client.post("/feedback", json=batch).json() == {"recorded": 3, "duplicates": 0}
+    settings = server.project.settings
+    labelled = PredictionLog(settings.journal_dir, settings.predictions_url).query(
+        "select count(*) as n from labelled where label is not null and request_id in "
+        f"({', '.join(repr(i) for i in ids)})"
+    )
+    assert int(labelled["n"][0]) == 3
     r = server.client.post("/feedback", json={"request_id": "nope", "label": 1})
     assert r.status_code == 404
     assert r.json()["error"]["type"] == "PredictionNotFoundError"
