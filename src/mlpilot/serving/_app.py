@@ -152,6 +152,7 @@ def create_app(settings: Settings, *, worker: str | None = None) -> FastAPI:
             yield
         finally:
             service.stop.set()
+            service.deployment.wake.set()
             service.shadow_pool.shutdown(wait=True, cancel_futures=False)
             for t in threads:
                 t.join(timeout=10)
@@ -514,7 +515,8 @@ def _admin_routes(app: FastAPI) -> None:
             actor=f"token:{who.name}",
             reason=body.reason,
         )
-        service.deployment.refresh()
+        service.deployment.route = route  # this worker at once; the others at their next poll
+        service.deployment.wake.set()
         return {"mode": route.mode, "weights": route.weights, "revision": route.revision}
 
     @app.post("/admin/promote", tags=["admin"])
@@ -525,7 +527,7 @@ def _admin_routes(app: FastAPI) -> None:
         mv = service.deployment.registry.promote(
             body.version, reason=body.reason, actor=f"token:{who.name}"
         )
-        service.deployment.refresh()
+        service.deployment.wake.set()  # the poller loads and swaps, off the request path
         return {"champion": mv.version}
 
     @app.post("/admin/rollback", tags=["admin"])
@@ -534,7 +536,7 @@ def _admin_routes(app: FastAPI) -> None:
         service = _service(request)
         who = service.authorize(request, "operate")
         mv = service.deployment.registry.rollback(reason=body.reason, actor=f"token:{who.name}")
-        service.deployment.refresh()
+        service.deployment.wake.set()  # the poller loads and swaps, off the request path
         return {"champion": mv.version}
 
     @app.post("/admin/reload", tags=["admin"])

@@ -69,6 +69,8 @@ class Deployment:
         # The last few versions served, kept loaded: a rollback swaps back at once.
         self._recent: OrderedDict[int, Served] = OrderedDict()
         self._lock = threading.Lock()
+        # Set to make the poller refresh at once (admin calls), instead of at its next tick.
+        self.wake = threading.Event()
 
     def get(self, variant: str) -> Served:
         served = self.served.get(variant)
@@ -86,9 +88,9 @@ class Deployment:
         return "champion" in self.served
 
     def reload(self) -> None:
-        """Refresh now, retrying versions that failed to load before."""
+        """Retry versions that failed to load before, at the next refresh (woken now)."""
         self._failed.clear()
-        self.refresh()
+        self.wake.set()
 
     def refresh(self) -> None:
         """Look at aliases and the route once; load, verify, warm and swap what changed."""
@@ -187,8 +189,12 @@ class Deployment:
 
 
 def poll_forever(deployment: Deployment, stop: threading.Event, every: float) -> None:
-    """Refresh the deployment every ``every`` seconds until ``stop`` is set."""
-    while not stop.wait(every):
+    """Refresh the deployment every ``every`` seconds (or at once when woken) until ``stop``."""
+    while True:
+        deployment.wake.wait(every)
+        deployment.wake.clear()
+        if stop.is_set():
+            return
         t0 = time.perf_counter()
         try:
             deployment.refresh()
