@@ -1,0 +1,257 @@
+"""One worker's service: its stores, deployment, journal and metrics, and the request-path
+helpers every endpoint shares."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from mlpilot.config import Settings
+from mlpilot.errors import (
+    PayloadTooLargeError,
+    RequestError,
+    UnsupportedMediaError,
+)
+from mlpilot.governance import AuditTrail, TokenInfo, TokenStore
+from mlpilot.serving._deployment import Deployment, Served
+from mlpilot.serving._journal import Compactor, Journal
+from mlpilot.serving._metrics import ServiceMetrics
+from mlpilot.serving._predictions import PredictionLog
+from mlpilot.store import Store
+
+_log = logging.getLogger("mlpilot.serving")
+
+
+class ORJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def error_response(
+    status: int, kind: str, message: str, field: str | None = None
+) -> ORJSONResponse:
+    body: dict[str, Any] = {"type": kind, "message": message}
+    if field is not None:
+        body["field"] = field
+    return ORJSONResponse({"error": body}, status_code=status)
+
+
+@dataclass
+class Service:
+    """Everything one worker needs; lives on ``app.state.service``."""
+
+    settings: Settings
+    store: Store
+    audit: AuditTrail
+    tokens: TokenStore
+    deployment: Deployment
+    journal: Journal
+    log: PredictionLog
+    metrics: ServiceMetrics
+    shadow_pool: ThreadPoolExecutor
+    shadow_slots: threading.BoundedSemaphore
+    stop: threading.Event
+
+    def authorize(self, request: Request, role: str) -> TokenInfo:
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else None
+        return self.tokens.require(token or None, role)  # type: ignore[arg-type]
+
+
+def start_service(settings: Settings, worker_id: str) -> Service:
+    from mlpilot import tracking
+    from mlpilot.registry import Registry
+
+    # Models fitted on DataFrames are fed NumPy arrays in the training column order.
+    warnings.filterwarnings("ignore", message="X does not have valid feature names")
+    store = Store.open(settings.metadata_url)
+    audit = AuditTrail(store)
+    tracking.configure(settings)
+    metrics = ServiceMetrics()
+    deployment = Deployment(settings, store, audit, Registry(settings, audit), metrics)
+    deployment.refresh()
+    journal = Journal(
+        settings.journal_dir, worker_id, segment_bytes=settings.serve.journal_segment_bytes
+    )
+    return Service(
+        settings=settings,
+        store=store,
+        audit=audit,
+        tokens=TokenStore(store, audit),
+        deployment=deployment,
+        journal=journal,
+        log=PredictionLog(settings.journal_dir, settings.predictions_url),
+        metrics=metrics,
+        shadow_pool=ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlpilot-shadow"),
+        shadow_slots=threading.BoundedSemaphore(64),
+        stop=threading.Event(),
+    )
+
+
+def rotate_loop(service: Service) -> None:
+    """Close the journal's segment every ``compact_seconds`` so the compactor can take it."""
+    while not service.stop.wait(service.settings.serve.compact_seconds):
+        try:
+            service.journal.rotate()
+            service.metrics.backlog.set(service.journal.backlog_bytes)
+        except Exception:
+            _log.exception("rotating the journal failed; will retry")
+
+
+def compactor_main(journal_dir: str, predictions_url: str, every: float, stop: Any) -> None:
+    """The compactor's own process: turning JSON lines into Parquet is CPU work that must not
+    take the serving process's GIL. Niced, so requests win the cores."""
+    import contextlib
+    from pathlib import Path
+
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    compactor = Compactor(Path(journal_dir), predictions_url)
+    while True:
+        stopping = stop.wait(every)
+        try:
+            compactor.compact_once()
+        except Exception:
+            _log.exception("compacting the journal failed; will retry")
+        if stopping:
+            return
+
+
+def start_compactor(settings: Settings) -> tuple[Any, Any]:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    proc = ctx.Process(
+        target=compactor_main,
+        args=(
+            str(settings.journal_dir),
+            settings.predictions_url,
+            settings.serve.compact_seconds,
+            stop,
+        ),
+        name="mlpilot-compactor",
+        daemon=True,
+    )
+    proc.start()
+    return proc, stop
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if ctype != "application/json":
+        raise UnsupportedMediaError(
+            f"the body must be JSON (Content-Type: application/json), not {ctype[:60]!r}",
+            field="content-type",
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(
+            f"the body has {declared} bytes; the limit is {limit} ([serve] max_body_bytes): "
+            "send fewer records per request",
+            field="body",
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(
+                f"the body is larger than {limit} bytes ([serve] max_body_bytes): send fewer "
+                "records per request",
+                field="body",
+            )
+        chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"the body is not valid JSON: {exc}", field="body") from exc
+
+
+def service_of(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _jsonable(values: Any) -> list[Any]:
+    out = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    return [None if isinstance(v, float) and not math.isfinite(v) else v for v in out]
+
+
+def predict_rows(
+    service: Service, served: Served, x: Any, *, proba: bool
+) -> tuple[list[Any], list[list[float]] | None]:
+    predictions = _jsonable(served.model.predict(x))
+    probabilities = None
+    if proba and served.has_proba:
+        probabilities = served.model.predict_proba(x).tolist()
+    return predictions, probabilities
+
+
+def journal_answer(
+    service: Service,
+    served: Served,
+    *,
+    request_id: str,
+    ts: float,
+    seconds: float,
+    records: Any,
+    predictions: list[Any],
+    probabilities: list[list[float]] | None,
+    shadow: bool = False,
+) -> None:
+    """Append one answered request to the journal (before the response is sent)."""
+    service.journal.append(
+        {
+            "kind": "prediction",
+            "request_id": request_id,
+            "ts": ts,
+            "deployment": service.deployment.name,
+            "variant": served.variant,
+            "model_version": served.version,
+            "shadow": shadow,
+            "latency_ms": seconds * 1000,
+            "inputs": records,
+            "predictions": predictions,
+            "probabilities": probabilities,
+        }
+    )
+
+
+def shadow_copy(
+    service: Service, served: Served, records: list[Any], request_id: str, ts: float
+) -> None:
+    name = service.deployment.name
+    try:
+        t0 = time.perf_counter()
+        x = served.spec.parse(records, max_rows=len(records))
+        predictions, probabilities = predict_rows(service, served, x, proba=served.has_proba)
+        journal_answer(
+            service,
+            served,
+            request_id=request_id,
+            ts=ts,
+            seconds=time.perf_counter() - t0,
+            records=records,
+            predictions=predictions,
+            probabilities=probabilities,
+            shadow=True,
+        )
+        service.metrics.shadow.labels(name, "answered").inc()
+    except Exception:
+        service.metrics.shadow.labels(name, "failed").inc()
+        _log.warning("shadow request %s failed on the challenger", request_id, exc_info=True)
+    finally:
+        service.shadow_slots.release()
