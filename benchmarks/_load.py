@@ -230,6 +230,25 @@ def _run_wrk(url: str, body: bytes, concurrency: int, seconds: float, warmup: fl
 # --- driving it from the benchmarks --------------------------------------------------------------
 
 
+def _generator_cmd(
+    url: str, body_path: str, concurrency: int, seconds: float, warmup: float
+) -> list[str]:
+    return [
+        sys.executable,
+        str(HERE),
+        "--url",
+        url,
+        "--body",
+        body_path,
+        "--concurrency",
+        str(concurrency),
+        "--seconds",
+        str(seconds),
+        "--warmup",
+        str(warmup),
+    ]
+
+
 def run_load(
     url: str,
     body: bytes,
@@ -246,18 +265,7 @@ def run_load(
         body_path = f.name
     try:
         cmd = [
-            sys.executable,
-            str(HERE),
-            "--url",
-            url,
-            "--body",
-            body_path,
-            "--concurrency",
-            str(concurrency),
-            "--seconds",
-            str(seconds),
-            "--warmup",
-            str(warmup),
+            *_generator_cmd(url, body_path, concurrency, seconds, warmup),
             "--generator",
             generator,
         ]
@@ -276,20 +284,7 @@ def start_load(
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         f.write(body)
         body_path = f.name
-    cmd = [
-        sys.executable,
-        str(HERE),
-        "--url",
-        url,
-        "--body",
-        body_path,
-        "--concurrency",
-        str(concurrency),
-        "--seconds",
-        "0",
-        "--warmup",
-        str(warmup),
-    ]
+    cmd = _generator_cmd(url, body_path, concurrency, 0, warmup)
     if samples:
         cmd.append("--samples")
     proc = subprocess.Popen(
@@ -391,6 +386,25 @@ class Server:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         self.proc = None
+
+
+def mlpilot_server(project: Path, port: int, *settings: str) -> Server:
+    """``mlpilot serve`` of ``project`` on 127.0.0.1:``port``, one worker, extra ``--set``s."""
+    cmd = [
+        str(Path(sys.executable).parent / "mlpilot"),
+        "serve",
+        "--project",
+        str(project),
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--set",
+        "serve.host=127.0.0.1",
+    ]
+    for setting in settings:
+        cmd += ["--set", setting]
+    return Server("mlpilot serve", cmd, port, "/health/ready", bench_env())
 
 
 def http_request(url: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:

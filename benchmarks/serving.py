@@ -45,6 +45,7 @@ from _load import (
     free_port,
     http_request,
     machine,
+    mlpilot_server,
     run_load,
     wrk_available,
 )
@@ -156,24 +157,7 @@ def make_server(kind: str, model: str, proj: Path, workdir: Path) -> Server:
             bench_env(MLFLOW_TRACKING_URI=tracking),
         )
     if kind == "mlpilot":
-        return Server(
-            "mlpilot serve",
-            [
-                MLPILOT,
-                "serve",
-                "--project",
-                str(proj),
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--set",
-                "serve.host=127.0.0.1",
-            ],
-            port,
-            "/health/ready",
-            bench_env(),
-        )
+        return mlpilot_server(proj, port)
     app_dir = workdir / "bare"
     app_dir.mkdir(exist_ok=True)
     (app_dir / "bare_app.py").write_text(BARE_APP)

@@ -42,6 +42,7 @@ from _load import (
     free_port,
     http_request,
     machine,
+    mlpilot_server,
     percentile,
     start_load,
 )
@@ -110,26 +111,7 @@ def main() -> None:
         print("training v1 and v2 ...", flush=True)
         proj = train(workdir, args.rows)
         port = free_port()
-        server = Server(
-            "mlpilot serve",
-            [
-                MLPILOT,
-                "serve",
-                "--project",
-                str(proj),
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--set",
-                "serve.host=127.0.0.1",
-                "--set",
-                f"serve.poll_seconds={args.poll}",
-            ],
-            port,
-            "/health/ready",
-            bench_env(),
-        ).start()
+        server = mlpilot_server(proj, port, f"serve.poll_seconds={args.poll}").start()
         if champion(server.url) != 1:
             raise SystemExit(f"expected champion 1, /health/ready says {champion(server.url)}")
 

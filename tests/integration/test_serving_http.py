@@ -228,6 +228,11 @@ def test_metrics_health_docs_and_v2(server: Server) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["outputs"][0]["data"] in ([0], [1])
     assert server.client.get("/v2/models/other").status_code == 404
+    wrong_shape = {"inputs": [{"name": "x", "shape": [1, 29], "data": values[:29]}]}
+    r = server.client.post(f"/v2/models/{name}/infer", json=wrong_shape)
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "inputs[0].shape")
+    r = server.client.post(f"/v2/models/{name}/infer", json={"inputs": []})
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "inputs")
 
 
 def test_admin_needs_a_token_with_the_right_role(server: Server) -> None:

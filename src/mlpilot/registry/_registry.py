@@ -19,9 +19,9 @@ from mlpilot.governance import AuditTrail
 from mlpilot.registry._digest import digest_of, first_difference, manifest_of
 from mlpilot.registry._sklearn import (
     PROFILE_FILE,
-    PROFILE_PATH,
     load_sklearn_model,
     log_sklearn_model,
+    read_profile,
     skops_trusted_types,
 )
 from mlpilot.registry._versions import (
@@ -344,16 +344,7 @@ class Registry:
         """The reference profile stored with version ``ref``, after verifying its digest."""
         version = self.resolve(ref)
         with self._verified(version, actor) as local:
-            path = local / PROFILE_PATH
-            if not path.is_file():
-                raise RegistryError(
-                    f"model '{version.ref}' has no reference profile ({PROFILE_PATH}); it was "
-                    "not registered by mlpilot; register a new version with 'mlpilot run'"
-                )
-            data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise RegistryError(f"the reference profile of model '{version.ref}' is not an object")
-        return data
+            return read_profile(local, version.ref)
 
     def verify(self, ref: int | str, *, actor: str | None = None) -> ModelVersion:
         """Check version ``ref``'s artifacts against its digest without loading them."""

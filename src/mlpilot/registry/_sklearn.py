@@ -13,6 +13,24 @@ PROFILE_FILE = "reference_profile.json"
 PROFILE_PATH = f"extra_files/{PROFILE_FILE}"
 
 
+def read_profile(directory: Path, ref: str) -> dict[str, Any]:
+    """The reference profile in a (verified) copy of model ``ref``'s artifacts."""
+    import json
+
+    from mlpilot.errors import RegistryError
+
+    path = directory / PROFILE_PATH
+    if not path.is_file():
+        raise RegistryError(
+            f"model '{ref}' has no reference profile ({PROFILE_PATH}); it was not registered "
+            "by mlpilot; register a new version with 'mlpilot run'"
+        )
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise RegistryError(f"the reference profile of model '{ref}' is not an object")
+    return data
+
+
 def skops_trusted_types(model: Any) -> list[str]:
     """The types skops will not load unless trusted, for this model (e.g. a tree's ``Tree``).
 

@@ -104,3 +104,9 @@ class LoadedModel:
     model: Any
     version: ModelVersion
     path: Path = field(compare=False)
+
+    def profile(self) -> dict[str, Any]:
+        """The reference profile from the same verified copy (no second download or hash)."""
+        from mlpilot.registry._sklearn import read_profile
+
+        return read_profile(self.path, self.version.ref)

@@ -153,9 +153,7 @@ class Deployment:
         from mlpilot.data import DataSchema, ReferenceProfile, sample_records
 
         loaded = self.registry.load(version, actor="mlpilot-serve")
-        profile = ReferenceProfile.from_json(
-            json.dumps(self.registry.profile(version, actor="mlpilot-serve"))
-        )
+        profile = ReferenceProfile.from_json(json.dumps(loaded.profile()))
         schema_version = loaded.version.lineage.get("mlpilot.schema_version")
         with self.store.session() as s:
             body = s.execute(

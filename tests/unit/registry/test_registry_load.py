@@ -154,6 +154,7 @@ def test_profile_is_verified_too(
     profile = registry.profile(v.version)
     assert profile["features"]["mean radius"]["nulls"] == 0.0
     assert registry.verify(v.version) == v
+    assert registry.load(v.version).profile() == profile  # from the loaded, verified copy
 
     stored = artifact_dir(v.version) / "extra_files" / "reference_profile.json"
     stored.write_text(stored.read_text().replace("0.63", "0.99"))
