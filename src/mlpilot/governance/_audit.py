@@ -127,10 +127,12 @@ class AuditTrail:
         clean = json.loads(json.dumps(dict(details or {}), default=str))
         who = actor or default_actor()
         if session is not None:
+            self.store.serialize(session, "mlpilot.audit")
             return self._append(session, action, target, who, reason, clean)
         for _attempt in range(5):
             try:
                 with self.store.session() as s:
+                    self.store.serialize(s, "mlpilot.audit")
                     return self._append(s, action, target, who, reason, clean)
             except sa_exc.IntegrityError:
                 continue  # another writer took the same chain head; read it again

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, select, text, update
+from sqlalchemy import Engine, create_engine, delete, event, false, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
@@ -22,7 +22,7 @@ from mlpilot.store._models import VERSION_TABLE, LockRow
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration; a test checks it against alembic's head.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 
 def utcnow() -> datetime:
@@ -108,6 +108,18 @@ class Store:
             except BaseException:
                 session.rollback()
                 raise
+
+    def serialize(self, session: Session, name: str) -> None:
+        """Make ``session``'s transaction the only writer of ``name`` until it ends.
+
+        Call it before reading what the transaction will write on top of (a chain head, a
+        counter): PostgreSQL takes a transaction-scoped advisory lock; SQLite takes its database
+        write lock with a no-op write, so other writers wait (busy timeout) instead of racing.
+        """
+        if self.engine.dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+        else:
+            session.execute(delete(LockRow).where(false()))
 
     @contextmanager
     def lock(
