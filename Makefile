@@ -40,8 +40,9 @@ pytest:
 test: install-dev  ## every check: ruff, mypy, import contracts, pytest
 	$(MAKE) --no-print-directory lint typecheck contracts pytest
 
-bench: install  ## the pipeline benchmark (minutes; writes nothing to the repo)
+bench: install  ## the pipeline and drift benchmarks (minutes; Evidently's venv: benchmarks/.venv-evidently)
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/drift.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) demo .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) benchmarks/.venv-evidently demo .mypy_cache .ruff_cache .pytest_cache

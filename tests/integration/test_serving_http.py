@@ -3,16 +3,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,76 +26,13 @@ from mlpilot.governance import TokenStore
 from mlpilot.project import Project
 from mlpilot.serving import PredictionLog
 
+from ._server import MLPILOT, Server, free_port, wait_for
 from .conftest import ProjectFactory
 
 pytestmark = pytest.mark.slow
 
-MLPILOT = str(Path(sys.executable).parent / "mlpilot")
 ROWS = load_breast_cancer(as_frame=True).frame.drop(columns=["target"]).head(200)
 RECORDS: list[dict[str, Any]] = ROWS.to_dict(orient="records")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, project: Project, *extra: str) -> None:
-        self.project = project
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MLPILOT_")}
-        env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-        self.proc = subprocess.Popen(
-            [
-                MLPILOT,
-                "serve",
-                "--project",
-                str(project.settings.project_dir),
-                "--port",
-                str(self.port),
-                "--set",
-                "serve.poll_seconds=0.2",
-                "--set",
-                "serve.compact_seconds=0.5",
-                "--set",
-                "serve.max_batch_rows=300",
-                "--set",
-                "serve.max_body_bytes=400000",
-                *extra,
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.client = httpx.Client(base_url=self.url, timeout=30)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"server exited: {self.proc.stderr.read() if self.proc.stderr else ''}"
-                )
-            try:
-                if self.client.get("/health/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("server did not become ready")
-
-    def stop(self) -> None:
-        self.client.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        if self.proc.stderr:
-            self.proc.stderr.close()
 
 
 @pytest.fixture(scope="module")
@@ -115,15 +52,6 @@ def server(trained: Project) -> Iterator[Server]:
     srv = Server(trained)
     yield srv
     srv.stop()
-
-
-def _wait_for(check: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 def test_predict_single_and_batch(server: Server) -> None:
@@ -284,7 +212,7 @@ def test_canary_split_and_sticky_keys(server: Server) -> None:
         )
         return int(frame["n"][0]) >= 20
 
-    _wait_for(shadowed)
+    wait_for(shadowed)
     server.client.post("/admin/route", json={"mode": "single"}, headers=op)
 
 
@@ -308,9 +236,9 @@ def test_hot_swap_under_load_fails_no_request(server: Server) -> None:
     project = Project.open(server.project.settings.project_dir, env={})
     for i in range(3):
         project.promote(2, reason=f"swap {i}")
-        _wait_for(lambda: server.client.get("/health/ready").json()["models"]["champion"] == 2)
+        wait_for(lambda: server.client.get("/health/ready").json()["models"]["champion"] == 2)
         project.rollback(reason=f"back {i}")
-        _wait_for(lambda: server.client.get("/health/ready").json()["models"]["champion"] == 1)
+        wait_for(lambda: server.client.get("/health/ready").json()["models"]["champion"] == 1)
     stop.set()
     for t in threads:
         t.join()
@@ -384,7 +312,7 @@ def test_a_tampered_version_is_never_swapped_in(server: Server) -> None:
     files[-1].write_bytes(files[-1].read_bytes() + b"tampered")
     before = server.client.get("/health/ready").json()["models"]["champion"]
     project.promote(version, reason="tampered promote")
-    _wait_for(lambda: "serving.swap_failed" in [e.action for e in project.audit_events(10)])
+    wait_for(lambda: "serving.swap_failed" in [e.action for e in project.audit_events(10)])
     assert server.client.get("/health/ready").json()["models"]["champion"] == before
     assert (
         server.client.post("/predict", json={"records": RECORDS[:1]}).json()["model_version"]
@@ -401,7 +329,7 @@ def test_admin_promote_endpoint_is_audited_with_the_token_name(server: Server) -
     op = {"authorization": f"Bearer {tokens.create(name, 'operate')}"}
     r = server.client.post("/admin/promote", json={"version": 2, "reason": "via api"}, headers=op)
     assert r.status_code == 200, r.text
-    _wait_for(lambda: server.client.get("/health/ready").json()["models"]["champion"] == 2)
+    wait_for(lambda: server.client.get("/health/ready").json()["models"]["champion"] == 2)
     event = server.project.audit_events(5)[0]
     assert (event.action, event.actor, event.reason) == (
         "model.promoted",
@@ -410,7 +338,7 @@ def test_admin_promote_endpoint_is_audited_with_the_token_name(server: Server) -
     )
     r = server.client.post("/admin/rollback", json={"reason": "back via api"}, headers=op)
     assert r.status_code == 200
-    _wait_for(lambda: server.client.get("/health/ready").json()["models"]["champion"] != 2)
+    wait_for(lambda: server.client.get("/health/ready").json()["models"]["champion"] != 2)
 
 
 def test_predictions_cli_reads_the_log(server: Server) -> None:
@@ -479,19 +407,20 @@ def test_two_workers_follow_a_route_change(trained: Project) -> None:
 
 
 class _BrokenModel:
-    """A challenger that fails or stalls on every request (after it was swapped in)."""
+    """A model that fails or stalls on every request (after it was swapped in)."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, message: str = "challenger exploded") -> None:
         self.delay = delay
+        self.message = message
 
     def predict(self, x: Any) -> Any:
         time.sleep(self.delay)
-        raise RuntimeError("challenger exploded")
+        raise RuntimeError(self.message)
 
 
-def test_shadow_errors_and_slowness_never_reach_clients(trained: Project) -> None:
-    from dataclasses import replace
-
+@contextlib.contextmanager
+def _in_process(trained: Project, worker: str) -> Iterator[tuple[Any, httpx.Client]]:
+    """The app in this process behind a real uvicorn server (its models can be replaced)."""
     import uvicorn
 
     from mlpilot.serving import create_app
@@ -499,18 +428,32 @@ def test_shadow_errors_and_slowness_never_reach_clients(trained: Project) -> Non
     settings = trained.settings.model_copy(
         update={"serve": trained.settings.serve.model_copy(update={"poll_seconds": 3600.0})}
     )
+    app = create_app(settings, worker=worker)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=60)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield app, client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+def _log_of(project: Project) -> PredictionLog:
+    return PredictionLog(project.settings.journal_dir, project.settings.predictions_url)
+
+
+def test_shadow_errors_and_slowness_never_reach_clients(trained: Project) -> None:
+    from dataclasses import replace
+
     champion = trained.registry.by_alias("champion")
     assert champion is not None
     other = 2 if champion.version != 2 else 1  # versions 1 and 2 are intact
     trained.registry.set_alias("challenger", other, reason="shadow test")
-    app = create_app(settings, worker="shadow-test")
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    _wait_for(lambda: server.started, timeout=60)
-    try:
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    with _in_process(trained, "shadow-test") as (app, client):
         deployment = app.state.service.deployment
         assert "challenger" in deployment.served
         deployment.served["challenger"] = replace(
@@ -532,10 +475,97 @@ def test_shadow_errors_and_slowness_never_reach_clients(trained: Project) -> Non
             time.sleep(0.1)
         assert 'mlpilot_shadow_requests_total{deployment="' in text
         assert 'outcome="failed"' in text
-        client.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
+
+        # Each failed shadow copy is journaled as an error of the challenger's version.
+        ids = ", ".join(f"'{a.json()['request_id']}'" for a in answers)
+        log = _log_of(trained)
+        query = f"SELECT * FROM errors WHERE request_id IN ({ids})"
+        wait_for(lambda: len(log.query(query)) == 10)
+        errors = log.query(query)
+        assert set(errors["shadow"]) == {True}
+        assert set(errors["variant"]) == {"challenger"}
+        assert set(errors["model_version"]) == {other}
+        assert set(errors["status"]) == {500}
+        assert set(errors["error"]) == {"RuntimeError"}
+        assert set(errors["message"]) == {"challenger exploded"}
+
+
+def test_a_rejected_prediction_request_is_journaled(server: Server) -> None:
+    log = _log_of(server.project)
+    name = f"colour-{uuid.uuid4().hex[:12]}"
+    r = server.client.post("/predict", json={"records": [{**RECORDS[0], name: 1}]})
+    assert (r.status_code, r.json()["error"]["field"]) == (422, f"records[0].{name}")
+    frame = log.query(f"SELECT * FROM errors WHERE field = 'records[0].{name}'")
+    assert len(frame) == 1
+    row = frame.iloc[0]
+    assert (row["status"], row["error"], row["shadow"]) == (422, "RequestValidationError", False)
+    assert (row["deployment"], row["variant"]) == (server.project.name, "champion")
+    assert row["model_version"] >= 1  # routed before the records were parsed
+    assert name in row["message"]
+    assert row["date"] == row["ts"].date()
+
+    def count(where: str) -> int:
+        return int(log.query(f"SELECT count(*) AS n FROM errors WHERE {where}")["n"][0])
+
+    # Unrouted failures (bad media type, unknown model name) are journaled without a variant.
+    before = count("status = 415 AND variant IS NULL")
+    r = server.client.post("/predict", content=b"a,b", headers={"content-type": "text/csv"})
+    assert r.status_code == 415
+    assert count("status = 415 AND variant IS NULL") == before + 1
+    before = count("status = 404 AND error = 'PredictionNotFoundError'")
+    assert server.client.post("/v2/models/other/infer", json={"inputs": []}).status_code == 404
+    assert count("status = 404 AND error = 'PredictionNotFoundError'") == before + 1
+    # An OIP request is routed to the champion before its tensors are read.
+    wrong = {"inputs": [{"name": "x", "shape": [1, 2], "data": [1.0, 2.0]}]}
+    before = count("field = 'inputs[0].shape' AND variant = 'champion'")
+    r = server.client.post(f"/v2/models/{server.project.name}/infer", json=wrong)
+    assert r.status_code == 422
+    assert count("field = 'inputs[0].shape' AND variant = 'champion'") == before + 1
+
+    # Only the prediction endpoints journal failures.
+    before = count("true")
+    assert (
+        server.client.post("/feedback", json={"request_id": "nope", "label": 1}).status_code == 404
+    )
+    assert server.client.post("/admin/route", json={"mode": "single"}).status_code == 401
+    assert server.client.get("/v2/models/other").status_code == 404
+    assert count("true") == before
+
+
+def test_a_failing_model_is_journaled_as_a_5xx(trained: Project) -> None:
+    from dataclasses import replace
+
+    message = f"champion exploded {uuid.uuid4().hex}"
+    with _in_process(trained, "failing-test") as (app, client):
+        deployment = app.state.service.deployment
+        champion = deployment.served["champion"]
+        deployment.served["champion"] = replace(champion, model=_BrokenModel(0, message))
+        r = client.post("/predict", json={"records": RECORDS[:1]})
+        assert r.status_code == 500
+        assert r.json()["error"]["type"] == "InternalError"
+        assert message not in r.text  # the cause is in the journal and the log, not the answer
+        frame = _log_of(trained).query(f"SELECT * FROM errors WHERE message = '{message}'")
+    assert len(frame) == 1
+    row = frame.iloc[0]
+    assert (row["status"], row["error"], row["shadow"]) == (500, "RuntimeError", False)
+    assert (row["variant"], row["model_version"]) == ("champion", champion.version)
+
+
+def test_a_journal_failure_never_turns_a_4xx_into_a_500(
+    trained: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    with _in_process(trained, "closed-journal-test") as (app, client):
+        app.state.service.journal.close()  # as when the worker shuts down, or the disk fails
+        with caplog.at_level(logging.WARNING, logger="mlpilot.serving"):
+            r = client.post("/predict", json={"records": [{**RECORDS[0], "colour": 1}]})
+            assert (r.status_code, r.json()["error"]["field"]) == (422, "records[0].colour")
+            r = client.post("/predict", content=b"a,b", headers={"content-type": "text/csv"})
+            assert r.status_code == 415
+        assert "could not journal a failed request (422 RequestValidationError)" in caplog.text
+        assert "could not journal a failed request (415 UnsupportedMediaError)" in caplog.text
+        # An answer that cannot be journaled is not sent: that is the service failing (503).
+        r = client.post("/predict", json={"records": RECORDS[:1]})
+        assert (r.status_code, r.json()["error"]["type"]) == (503, "ServingError")
 
 
 def test_predict_can_require_a_token(trained: Project) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlpilot.cli import _render
+from mlpilot.cli._monitor_cmds import alerts, monitor
 from mlpilot.cli._options import (
     JsonOpt,
     ProjectOpt,
@@ -40,6 +41,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(route_app, name="route")
 app.add_typer(token_app, name="token")
 app.add_typer(predictions_app, name="predictions")
+app.command()(monitor)
+app.command()(alerts)
 
 
 @app.command()
@@ -147,8 +150,8 @@ def quickstart(
     _run(proj, use_cache=True, promote=False, quiet=False)
     out.print(_render.models_table(proj.models(), proj.name))
     out.print(
-        f"Next: [bold]cd {directory}[/], then [bold]mlpilot serve[/] or "
-        "[bold]mlpilot audit verify[/]"
+        f"Next: [bold]cd {directory}[/], then [bold]mlpilot serve[/], send requests, and "
+        "[bold]mlpilot monitor[/]; or [bold]mlpilot audit verify[/]"
     )
 
 

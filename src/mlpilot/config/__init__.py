@@ -7,10 +7,18 @@ call :func:`load_settings` and pass the result on.
 
 from mlpilot.config._loader import PROJECT_FILE, find_project_dir, load_settings
 from mlpilot.config._models import (
+    DEFAULT_THRESHOLDS,
+    AlertSettings,
     DataSettings,
+    DriftSettings,
+    FeatureDriftRule,
     GateSettings,
+    MonitorSettings,
+    OperationalSettings,
+    PerformanceSettings,
     PipelineSettings,
     ProjectSettings,
+    QualitySettings,
     ServeSettings,
     Settings,
     StoreSettings,
@@ -20,11 +28,19 @@ from mlpilot.config._models import (
 )
 
 __all__ = [
+    "DEFAULT_THRESHOLDS",
     "PROJECT_FILE",
+    "AlertSettings",
     "DataSettings",
+    "DriftSettings",
+    "FeatureDriftRule",
     "GateSettings",
+    "MonitorSettings",
+    "OperationalSettings",
+    "PerformanceSettings",
     "PipelineSettings",
     "ProjectSettings",
+    "QualitySettings",
     "ServeSettings",
     "Settings",
     "StoreSettings",

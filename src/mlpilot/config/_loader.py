@@ -16,7 +16,17 @@ from mlpilot.errors import ConfigError, ProjectNotFoundError
 
 PROJECT_FILE = "mlpilot.toml"
 ENV_PREFIX = "MLPILOT_"
-_SECTIONS = ("project", "data", "train", "gate", "validate", "pipeline", "serve", "store")
+_SECTIONS = (
+    "project",
+    "data",
+    "train",
+    "gate",
+    "validate",
+    "pipeline",
+    "serve",
+    "monitor",
+    "store",
+)
 
 
 def find_project_dir(start: Path | None = None) -> Path:

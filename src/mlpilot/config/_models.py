@@ -129,6 +129,163 @@ class ServeSettings(_Section):
     )
 
 
+DriftMethod = Literal["psi", "ks", "wasserstein", "chisquare", "jensenshannon"]
+#: Default threshold per drift method. PSI 0.2: the usual "significant shift" line in credit
+#: scoring (Siddiqi, *Credit Risk Scorecards*, 2006: below 0.1 stable, 0.1-0.25 some shift,
+#: above 0.25 major shift). KS and chi-square: a p-value below 0.05. Wasserstein distance
+#: (divided by the reference standard deviation) and Jensen-Shannon distance: 0.1, the defaults
+#: of Evidently's data-drift preset for large data.
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "psi": 0.2,
+    "ks": 0.05,
+    "wasserstein": 0.1,
+    "chisquare": 0.05,
+    "jensenshannon": 0.1,
+}
+NUMERIC_METHODS = frozenset({"psi", "ks", "wasserstein"})
+CATEGORICAL_METHODS = frozenset({"psi", "chisquare", "jensenshannon"})
+
+
+class FeatureDriftRule(_Section):
+    """``monitor.drift.features."<name>"``: the drift method and threshold of one feature."""
+
+    method: DriftMethod
+    threshold: float | None = Field(default=None, ge=0.0)
+
+
+class DriftSettings(_Section):
+    """``monitor.drift``: how input and prediction drift are decided."""
+
+    method: DriftMethod = Field(
+        default="psi",
+        description="Method that decides drift for numeric features: psi, ks or wasserstein.",
+    )
+    threshold: float | None = Field(
+        default=None, ge=0.0, description="Threshold of `method`; default per method (PSI 0.2)."
+    )
+    categorical_method: DriftMethod = Field(
+        default="psi",
+        description="Method for categorical and boolean features: psi, chisquare or jensenshannon.",
+    )
+    categorical_threshold: float | None = Field(default=None, ge=0.0)
+    share: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="The dataset drifts when at least this share of its features drift.",
+    )
+    window: int = Field(default=1000, ge=1, description="Default window: the latest N rows.")
+    min_rows: int = Field(
+        default=100, ge=1, description="Fewer rows in a window than this give no drift verdict."
+    )
+    features: dict[str, FeatureDriftRule] = Field(default_factory=dict)
+
+    @field_validator("method")
+    @classmethod
+    def _numeric(cls, v: str) -> str:
+        if v not in NUMERIC_METHODS:
+            raise ValueError(
+                f"{v!r} is not a method for numeric features; use psi, ks or wasserstein"
+            )
+        return v
+
+    @field_validator("categorical_method")
+    @classmethod
+    def _categorical(cls, v: str) -> str:
+        if v not in CATEGORICAL_METHODS:
+            raise ValueError(
+                f"{v!r} is not a method for categorical features; use psi, "
+                "chisquare or jensenshannon"
+            )
+        return v
+
+    def rule(self, feature: str, *, categorical: bool) -> tuple[str, float]:
+        """The (method, threshold) that decides drift for ``feature``."""
+        own = self.features.get(feature)
+        if own is not None:
+            method = own.method
+            return method, own.threshold if own.threshold is not None else DEFAULT_THRESHOLDS[
+                method
+            ]
+        if categorical:
+            method, threshold = self.categorical_method, self.categorical_threshold
+        else:
+            method, threshold = self.method, self.threshold
+        return method, threshold if threshold is not None else DEFAULT_THRESHOLDS[method]
+
+
+class PerformanceSettings(_Section):
+    """``monitor.performance``: the model's quality on labelled feedback."""
+
+    metric: str | None = Field(
+        default=None,
+        description="accuracy, f1, roc_auc or log_loss (classification); rmse or mae "
+        "(regression). Default: accuracy or rmse.",
+    )
+    min: float | None = Field(default=None, description="Alert when the metric falls below.")
+    max: float | None = Field(default=None, description="Alert when the metric rises above.")
+    min_labels: int = Field(
+        default=30, ge=1, description="Labelled rows needed before performance is judged."
+    )
+
+
+class QualitySettings(_Section):
+    """``monitor.quality``: data quality at serving time, as shares of the window's rows."""
+
+    max_null_rate_increase: float = Field(default=0.1, ge=0.0, le=1.0)
+    max_out_of_range: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="Share of values outside the training range."
+    )
+    max_unseen: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="Share of categories not seen in training."
+    )
+    max_rejected: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Share of prediction requests rejected for invalid input (schema skew).",
+    )
+
+
+class OperationalSettings(_Section):
+    """``monitor.operational``: the service's health in the window."""
+
+    max_error_rate: float = Field(default=0.01, ge=0.0, le=1.0)
+    max_p99_ms: float | None = Field(default=None, gt=0.0)
+
+
+class AlertSettings(_Section):
+    """``monitor.alerts``: where alerts go besides the log and the metadata store."""
+
+    webhook: str | None = Field(default=None, description="URL that receives a JSON POST.")
+    allow_hosts: tuple[str, ...] = Field(
+        default=(),
+        description="Host names the webhook may use; empty allows the webhook's own host.",
+    )
+    allow_loopback: bool = Field(
+        default=False, description="Let the webhook go to 127.0.0.1/::1 (tests, local relays)."
+    )
+    allow_private: bool = Field(
+        default=False, description="Let the webhook go to private (RFC 1918, ULA) addresses."
+    )
+    timeout_seconds: float = Field(default=5.0, gt=0.0)
+    retries: int = Field(default=5, ge=0, le=20)
+    backoff_seconds: float = Field(default=1.0, gt=0.0)
+
+
+class MonitorSettings(_Section):
+    """``[monitor]``: drift, data quality, performance and operational monitors."""
+
+    drift: DriftSettings = DriftSettings()
+    performance: PerformanceSettings = PerformanceSettings()
+    quality: QualitySettings = QualitySettings()
+    operational: OperationalSettings = OperationalSettings()
+    alerts: AlertSettings = AlertSettings()
+    every_seconds: float = Field(
+        default=300.0, gt=0.0, description="How often 'mlpilot monitor --watch' evaluates."
+    )
+
+
 class StoreSettings(_Section):
     """``[store]``: where mlpilot keeps its state. Relative paths are under the project."""
 
@@ -158,6 +315,7 @@ class Settings(_Section):
     validate_: ValidateSettings = Field(default=ValidateSettings(), alias="validate")
     pipeline: PipelineSettings = PipelineSettings()
     serve: ServeSettings = ServeSettings()
+    monitor: MonitorSettings = MonitorSettings()
     store: StoreSettings = StoreSettings()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)

@@ -16,6 +16,7 @@ Errors are :mod:`mlpilot.errors` classes: ``DataSourceError``, ``EmptyDataError`
 """
 
 from mlpilot.data._profile import (
+    QUANTILES,
     FeatureProfile,
     PredictionProfile,
     ReferenceProfile,
@@ -37,6 +38,7 @@ from mlpilot.data._sources import (
 )
 
 __all__ = [
+    "QUANTILES",
     "SKLEARN_DATASETS",
     "ColumnSchema",
     "DataSchema",

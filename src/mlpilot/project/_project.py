@@ -16,6 +16,7 @@ from mlpilot.store import SchemaRow, Store, utcnow
 
 if TYPE_CHECKING:
     from mlpilot.governance import AuditEvent
+    from mlpilot.monitoring import Monitor
     from mlpilot.pipeline import RunListener, RunSummary
     from mlpilot.registry import ModelVersion, Registry
 
@@ -135,6 +136,25 @@ class Project:
             s.flush()
             s.expunge(proposed)
         return proposed
+
+    def monitor(self) -> Monitor:
+        """The deployment's monitor over the prediction log; alerts go to the configured webhook.
+
+        A webhook URL that can never be safe (scheme, credentials, host not allowed, a refused
+        IP literal) is a :class:`ConfigError` here; its addresses are checked again at every
+        delivery. Alerts a stopped process left undelivered are queued again.
+        """
+        from mlpilot.monitoring import AlertDispatcher, Monitor, check_webhook_url
+        from mlpilot.serving import PredictionLog
+
+        alerts = self.settings.monitor.alerts
+        dispatcher = None
+        if alerts.webhook is not None:
+            check_webhook_url(alerts.webhook, alerts, resolve=False)
+            dispatcher = AlertDispatcher(self.store, alerts, self.name)
+            dispatcher.retry_pending()
+        log = PredictionLog(self.settings.journal_dir, self.settings.predictions_url)
+        return Monitor(self.settings, self.store, self.registry, log, dispatcher=dispatcher)
 
     def audit_events(self, limit: int = 50) -> list[AuditEvent]:
         return self.audit.events(limit=limit)

@@ -1,4 +1,11 @@
-"""The prediction service: ``create_app(settings)`` builds the FastAPI application."""
+"""The prediction service: ``create_app(settings)`` builds the FastAPI application.
+
+The prediction endpoints (``/predict`` here, the OIP infer endpoint in ``_v2``) journal every
+answer before sending it, and every failure too: they mark the request with
+``begin_prediction`` first, and the error handlers below journal an error record (status, error
+class, field, message, and the variant and version once routed) before the error response is
+sent. Other endpoints (admin, feedback, health, metrics) journal no errors.
+"""
 
 from __future__ import annotations
 
@@ -27,11 +34,14 @@ from mlpilot.errors import (
 from mlpilot.serving._deployment import poll_forever
 from mlpilot.serving._service import (
     ORJSONResponse,
+    begin_prediction,
     error_response,
     journal_answer,
+    journal_failure,
     predict_rows,
     read_json,
     rotate_loop,
+    routed,
     service_of,
     shadow_copy,
     start_compactor,
@@ -158,6 +168,7 @@ def _routes(app: FastAPI, settings: Settings) -> None:
     async def predict(request: Request) -> ORJSONResponse:
         """Predict for one or more records; the answer is journaled before it is sent."""
         t0 = time.perf_counter()
+        begin_prediction(request)
         service = service_of(request)
         if settings.serve.require_predict_token:
             service.authorize(request, "predict")
@@ -180,7 +191,9 @@ def _routes(app: FastAPI, settings: Settings) -> None:
         records = body.get("records")
         request_id = uuid.uuid4().hex
         variant, shadow = service.deployment.route.assign(key or request_id)
+        request.state.variant = variant  # known before the records are parsed, for a failure
         served = service.deployment.get(variant)
+        routed(request, served)
         x = served.spec.parse(records, max_rows=max_rows)
         predictions, probabilities = predict_rows(service, served, x, proba=want_proba)
         ts = time.time()
@@ -237,7 +250,7 @@ def _routes(app: FastAPI, settings: Settings) -> None:
                     f"no logged prediction has request_id {item.request_id[:64]!r}; send the "
                     "request_id that /predict returned"
                 )
-            if service.log.has_feedback(item.request_id, item.label):
+            if service.log.has_feedback(item.request_id, item.label, item.row):
                 duplicates += 1
                 continue
             service.journal.append(
@@ -340,6 +353,7 @@ def _handlers(app: FastAPI) -> None:
         field = getattr(exc, "field", None)
         status = exc.http_status
         _count(request, status, type(exc).__name__)
+        journal_failure(request, status, type(exc).__name__, exc.message, field)
         if status >= 500:
             _log.warning("%s %s: %s", request.method, endpoint(request), exc.message)
         return error_response(status, type(exc).__name__, exc.message, field)
@@ -348,15 +362,16 @@ def _handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: FastAPIValidationError) -> ORJSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = str(first.get("msg", "invalid"))
         _count(request, 422, "RequestValidationError")
-        return error_response(
-            422, "RequestValidationError", str(first.get("msg", "invalid")), loc or None
-        )
+        journal_failure(request, 422, "RequestValidationError", message, loc or None)
+        return error_response(422, "RequestValidationError", message, loc or None)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> ORJSONResponse:
         _log.exception("unexpected error on %s %s", request.method, endpoint(request))
         _count(request, 500, "InternalError")
+        journal_failure(request, 500, type(exc).__name__, str(exc))
         return error_response(500, "InternalError", "the service failed to answer; see its log")
 
     def _count(request: Request, status: int, kind: str) -> None:

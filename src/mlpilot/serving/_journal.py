@@ -1,8 +1,10 @@
 """The prediction journal: an append-only local log, and its compactor to Parquet.
 
 Each serving worker process owns one :class:`Journal`. Every answered prediction is appended as
-one JSON line, written to the operating system before the response is sent, so killing the
-process loses no acknowledged prediction (``fsync=True`` also survives a power loss).
+one JSON line (``"kind": "prediction"``), written to the operating system before the response is
+sent, so killing the process loses no acknowledged prediction (``fsync=True`` also survives a
+power loss). A prediction request that failed is appended too (``"kind": "error"``: its HTTP
+status, error class, field and message), and so is every label received (``"kind": "feedback"``).
 
 Segments are files in the journal directory::
 
@@ -14,21 +16,30 @@ turns closed segments into Parquet under ``predictions_url``::
 
     predictions/date=YYYY-MM-DD/model_version=N/part-<segment stem>.parquet
     feedback/date=YYYY-MM-DD/part-<segment stem>.parquet
+    errors/date=YYYY-MM-DD/part-<segment stem>.parquet
 
 and deletes a segment only once its Parquet files are complete. Part names derive from the
 segment, so redoing a half-finished compaction rewrites the same files instead of duplicating rows.
+
+A predictions part has one row per input row: the fixed ``PREDICTION_COLUMNS`` (``inputs`` is
+the row's JSON object, the source of truth), then one typed column per top-level key of the input
+objects, named ``INPUT_PREFIX`` + key (``"inputs.mean radius"``), so that per-feature reads
+need not parse JSON. Types are inferred per part file (see ``_rows.input_columns``), so two parts
+may differ in which ``inputs.*`` columns they have and, rarely, in a column's type; read them with
+DuckDB's ``read_parquet(..., union_by_name = true)``, which fills a missing column with NULL.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +47,22 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from mlpilot.errors import ServingError
+from mlpilot.serving._rows import (
+    error_part,
+    error_row,
+    error_schema,
+    feedback_part,
+    feedback_row,
+    feedback_schema,
+    input_columns,
+    is_local,
+    json_default,
+    open_url,
+    prediction_part,
+    prediction_rows,
+    prediction_schema,
+    rows_table,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -55,23 +82,12 @@ _DUMPS_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
 _LIVE_SEGMENTS: set[str] = set()
 
 
-def _default(value: Any) -> Any:
-    """orjson fallback for values it does not know (numpy scalars without the option, Decimal)."""
-    item = getattr(value, "item", None)
-    if callable(item):
-        return item()
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return tolist()
-    return str(value)
-
-
 def _dumps(record: Mapping[str, Any]) -> bytes:
-    return orjson.dumps(record, default=_default, option=_DUMPS_OPTIONS)
+    return orjson.dumps(record, default=json_default, option=_DUMPS_OPTIONS)
 
 
 class Journal:
-    """An append-only, segmented journal of predictions and feedback for one worker process.
+    """An append-only, segmented journal of predictions, errors and feedback for one worker.
 
     ``append`` writes one JSON line with a single ``os.write`` on a file opened with ``O_APPEND``
     (no user-space buffer), so the line is in the operating system when ``append`` returns. It is
@@ -315,143 +331,6 @@ def read_segment(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-# -- rows: the Parquet shape of journal records ------------------------------------------------
-
-PREDICTION_COLUMNS = (
-    "request_id",
-    "row",
-    "ts",
-    "deployment",
-    "variant",
-    "model_version",
-    "shadow",
-    "latency_ms",
-    "inputs",
-    "prediction",
-    "probabilities",
-)
-FEEDBACK_COLUMNS = ("request_id", "row", "ts", "label")
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-
-
-def _micros(ts: Any) -> int:
-    return round(float(ts) * 1_000_000)
-
-
-def _date(micros: int) -> dt.date:
-    return (dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)).date()
-
-
-def prediction_rows(record: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    """Explode one prediction record into one row per input row (Parquet columns, plus date)."""
-    inputs = record.get("inputs") or []
-    predictions = record.get("predictions") or []
-    probabilities = record.get("probabilities")
-    micros = _micros(record.get("ts", 0.0))
-    day = _date(micros)
-    mv = record.get("model_version")
-    latency = record.get("latency_ms")
-    n = max(len(inputs), len(predictions))
-    for i in range(n):
-        proba = probabilities[i] if probabilities is not None and i < len(probabilities) else None
-        yield {
-            "request_id": str(record.get("request_id", "")),
-            "row": i,
-            "ts": micros,
-            "deployment": record.get("deployment"),
-            "variant": record.get("variant"),
-            "model_version": int(mv) if mv is not None else None,
-            "shadow": bool(record.get("shadow", False)),
-            "latency_ms": float(latency) if latency is not None else None,
-            "inputs": _json(inputs[i]) if i < len(inputs) else None,
-            "prediction": _json(predictions[i]) if i < len(predictions) else None,
-            "probabilities": _json(proba) if proba is not None else None,
-            "date": day,
-        }
-
-
-def feedback_row(record: Mapping[str, Any]) -> dict[str, Any]:
-    """One feedback record as a Parquet row (plus date)."""
-    micros = _micros(record.get("ts", 0.0))
-    row = record.get("row")
-    return {
-        "request_id": str(record.get("request_id", "")),
-        "row": int(row) if row is not None else None,
-        "ts": micros,
-        "label": _json(record.get("label")),
-        "date": _date(micros),
-    }
-
-
-def prediction_schema(*, with_date: bool = False) -> pa.Schema:
-    import pyarrow as pa
-
-    fields = [
-        pa.field("request_id", pa.string()),
-        pa.field("row", pa.int32()),
-        pa.field("ts", pa.timestamp("us", tz="UTC")),
-        pa.field("deployment", pa.string()),
-        pa.field("variant", pa.string()),
-        pa.field("model_version", pa.int64()),
-        pa.field("shadow", pa.bool_()),
-        pa.field("latency_ms", pa.float64()),
-        pa.field("inputs", pa.string()),
-        pa.field("prediction", pa.string()),
-        pa.field("probabilities", pa.string()),
-    ]
-    if with_date:
-        fields.append(pa.field("date", pa.date32()))
-    return pa.schema(fields)
-
-
-def feedback_schema(*, with_date: bool = False) -> pa.Schema:
-    import pyarrow as pa
-
-    fields = [
-        pa.field("request_id", pa.string()),
-        pa.field("row", pa.int32()),
-        pa.field("ts", pa.timestamp("us", tz="UTC")),
-        pa.field("label", pa.string()),
-    ]
-    if with_date:
-        fields.append(pa.field("date", pa.date32()))
-    return pa.schema(fields)
-
-
-def rows_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
-    """A pyarrow table of ``rows`` with exactly the columns of ``schema``."""
-    import pyarrow as pa
-
-    columns = {name: [r.get(name) for r in rows] for name in schema.names}
-    return pa.table({f.name: pa.array(columns[f.name], type=f.type) for f in schema}, schema=schema)
-
-
-def prediction_part(root: str, day: dt.date, model_version: int | None, stem: str) -> str:
-    mv = "__HIVE_DEFAULT_PARTITION__" if model_version is None else str(model_version)
-    return f"{root}/predictions/date={day.isoformat()}/model_version={mv}/part-{stem}.parquet"
-
-
-def feedback_part(root: str, day: dt.date, stem: str) -> str:
-    return f"{root}/feedback/date={day.isoformat()}/part-{stem}.parquet"
-
-
-def open_url(url: str) -> tuple[AbstractFileSystem, str]:
-    """The fsspec filesystem and root path of a predictions URL (a local path or any fsspec URL)."""
-    from fsspec.core import url_to_fs
-
-    fs, root = url_to_fs(url)
-    return fs, str(root).rstrip("/")
-
-
-def is_local(fs: AbstractFileSystem) -> bool:
-    protocol = fs.protocol
-    protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol)
-    return "file" in protocols or "local" in protocols
-
-
 # -- compaction -------------------------------------------------------------------------------
 
 
@@ -461,6 +340,7 @@ class _Batch:
         default_factory=dict
     )
     feedback: dict[dt.date, list[dict[str, Any]]] = field(default_factory=dict)
+    errors: dict[dt.date, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 class Compactor:
@@ -493,7 +373,8 @@ class Compactor:
             for segment in list_segments(self.journal_dir):
                 if not writer_gone(segment):
                     continue
-                self._compact(segment)
+                with _gc_paused():
+                    self._compact(segment)
                 done += 1
             return done
 
@@ -514,40 +395,74 @@ class Compactor:
             elif kind == "feedback":
                 row = feedback_row(record)
                 batch.feedback.setdefault(row["date"], []).append(row)
+            elif kind == "error":
+                row = error_row(record)
+                batch.errors.setdefault(row["date"], []).append(row)
             else:
                 _log.warning("journal %s: skipped a record of unknown kind %r", path.name, kind)
         fs, root = self._filesystem()
         for (day, mv), rows in sorted(batch.predictions.items(), key=_partition_key):
-            self._write(fs, prediction_part(root, day, mv, segment.stem), rows, prediction_schema())
+            table = rows_table(_in_order(rows), prediction_schema())
+            for name, column in input_columns([r["_input"] for r in rows]):
+                table = table.append_column(name, column)
+            self._write(fs, prediction_part(root, day, mv, segment.stem), table)
         for day, rows in sorted(batch.feedback.items()):
-            self._write(fs, feedback_part(root, day, segment.stem), rows, feedback_schema())
+            table = rows_table(_in_order(rows), feedback_schema())
+            self._write(fs, feedback_part(root, day, segment.stem), table)
+        for day, rows in sorted(batch.errors.items()):
+            table = rows_table(_in_order(rows), error_schema())
+            self._write(fs, error_part(root, day, segment.stem), table)
         path.unlink(missing_ok=True)
 
     @staticmethod
-    def _write(
-        fs: AbstractFileSystem, target: str, rows: list[dict[str, Any]], schema: pa.Schema
-    ) -> None:
+    def _write(fs: AbstractFileSystem, target: str, table: pa.Table) -> None:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        rows.sort(
-            key=lambda r: (r["ts"], r["request_id"], r["row"] if r["row"] is not None else -1)
-        )
-        table = rows_table(rows, schema)
+        # Floats and timestamps rarely repeat: a dictionary for them costs time and bytes.
+        dictionary = [
+            f.name
+            for f in table.schema
+            if not (pa.types.is_floating(f.type) or pa.types.is_timestamp(f.type))
+        ]
         parent = target.rsplit("/", 1)[0]
         fs.makedirs(parent, exist_ok=True)
         if is_local(fs):
             # Write beside, then rename: a reader never sees a half-written part file.
             tmp = f"{target}.tmp-{os.getpid()}"
-            pq.write_table(table, tmp, compression="zstd")
+            pq.write_table(table, tmp, compression="zstd", use_dictionary=dictionary)
             Path(tmp).replace(target)
         else:
             with fs.open(target, "wb") as handle:
-                pq.write_table(table, handle, compression="zstd")
+                pq.write_table(table, handle, compression="zstd", use_dictionary=dictionary)
+
+
+def _in_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` sorted in place by time, request and row (the order of a part file)."""
+    rows.sort(key=lambda r: (r["ts"], r["request_id"], -1 if r.get("row") is None else r["row"]))
+    return rows
 
 
 def _partition_key(item: tuple[tuple[dt.date, int | None], Any]) -> tuple[dt.date, int]:
     (day, mv), _ = item
     return day, -1 if mv is None else mv
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while compacting a segment.
+
+    A segment parses into millions of small dicts and lists; they hold no reference cycles
+    (reference counting frees them), yet their allocation triggers full collections over and
+    over, which cost about a third of a compaction's time.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @contextlib.contextmanager

@@ -1,13 +1,19 @@
 """The prediction log as one queryable thing: Parquet partitions plus the journal's backlog.
 
-:class:`PredictionLog` answers SQL over three DuckDB views:
+:class:`PredictionLog` answers SQL over four DuckDB views:
 
-- ``predictions``: one row per predicted input row (the Parquet columns plus ``date``), from the
-  compacted Parquet and from the journal lines not yet compacted;
+- ``predictions``: one row per predicted input row (the fixed ``PREDICTION_COLUMNS`` plus
+  ``date``), from the compacted Parquet and from the journal lines not yet compacted. The typed
+  ``inputs.<key>`` columns of the part files are not in this view: read them from the Parquet
+  with ``read_parquet(..., union_by_name = true)``;
 - ``feedback``: the labels received through ``/feedback``, from both places too;
 - ``labelled``: each prediction row joined to its latest label (``label``, ``label_ts``). A
   feedback with ``row`` labels that row; one without labels every row of the request, or, when its
-  label is a JSON array as long as the request has rows (more than one), row ``i`` gets item ``i``.
+  label is a JSON array as long as the request has rows (more than one), row ``i`` gets item ``i``;
+- ``errors``: one row per failed prediction request (``ERROR_COLUMNS`` plus ``date``): its HTTP
+  ``status``, ``error`` class, ``field`` and ``message``, the ``variant`` and ``model_version``
+  when the request was routed before it failed, and ``shadow`` for a challenger's failed shadow
+  copy; from both places too.
 
 The journal backlog is small (the compactor trims it every few seconds), so it is read with
 plain Python, incrementally, and kept in memory with an index by request id: ``find`` answers
@@ -28,22 +34,28 @@ import orjson
 
 from mlpilot.errors import RequestError, ServingError
 from mlpilot.serving._journal import (
+    Segment,
+    list_segments,
+    parse_lines,
+    segment_of,
+    writer_gone,
+)
+from mlpilot.serving._rows import (
+    ERROR_COLUMNS,
     FEEDBACK_COLUMNS,
     PREDICTION_COLUMNS,
-    Segment,
+    error_part,
+    error_row,
+    error_schema,
     feedback_part,
     feedback_row,
     feedback_schema,
     is_local,
-    list_segments,
     open_url,
-    parse_lines,
     prediction_part,
     prediction_rows,
     prediction_schema,
     rows_table,
-    segment_of,
-    writer_gone,
 )
 
 if TYPE_CHECKING:
@@ -51,17 +63,33 @@ if TYPE_CHECKING:
     import pandas as pd
     from fsspec import AbstractFileSystem
 
-__all__ = ["PredictionLog"]
+__all__ = ["PredictionLog", "labelled_sql"]
 
 _HIVE_TYPES = {
     "predictions": "{'date': DATE, 'model_version': BIGINT}",
     "feedback": "{'date': DATE}",
+    "errors": "{'date': DATE}",
 }
+_VIEWS = (
+    ("predictions", PREDICTION_COLUMNS),
+    ("feedback", FEEDBACK_COLUMNS),
+    ("errors", ERROR_COLUMNS),
+)
 
-_LABELLED = """
-CREATE OR REPLACE TEMP VIEW labelled AS
+
+def labelled_sql(predictions: str, feedback: str) -> str:
+    """Prediction rows of ``predictions`` joined to their latest label from ``feedback``.
+
+    Both are relations (a view name or a parenthesised subquery) with the columns of the views of
+    the same names. A feedback with ``row`` labels that row; one without labels every row of the
+    request, or, when its label is a JSON array as long as the request has rows (more than one),
+    row ``i`` gets item ``i``. The result has the prediction columns plus ``label`` (JSON text)
+    and ``label_ts``.
+    """
+    return f"""
 WITH p AS (
-    SELECT *, count(*) OVER (PARTITION BY request_id, variant, shadow) AS _rows FROM predictions
+    SELECT *, count(*) OVER (PARTITION BY request_id, variant, shadow) AS _rows
+    FROM {predictions} AS _p
 ),
 candidates AS (
     SELECT p.request_id, p."row", f.ts AS label_ts,
@@ -71,7 +99,7 @@ candidates AS (
             THEN json_extract(f.label, '$[' || p."row" || ']')::VARCHAR
             ELSE f.label
         END AS label
-    FROM p JOIN feedback AS f
+    FROM p JOIN {feedback} AS f
         ON f.request_id = p.request_id AND (f."row" IS NULL OR f."row" = p."row")
 ),
 latest AS (
@@ -93,11 +121,13 @@ class _Cached:
     feedback: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     prediction_rows: list[dict[str, Any]] = field(default_factory=list)
     feedback_rows: list[dict[str, Any]] = field(default_factory=list)
+    error_rows: list[dict[str, Any]] = field(default_factory=list)
     compacted: set[str] = field(default_factory=set)  # part files known to exist
 
 
 class PredictionLog:
-    """Read the prediction log: SQL over Parquet ∪ journal, ``tail``, ``find``, ``has_feedback``."""
+    """Read the prediction log: SQL over Parquet ∪ journal (the views ``predictions``,
+    ``feedback``, ``labelled`` and ``errors``), ``tail``, ``find``, ``has_feedback``."""
 
     def __init__(self, journal_dir: Path, predictions_url: str) -> None:
         self.journal_dir = Path(journal_dir)
@@ -112,7 +142,8 @@ class PredictionLog:
     # -- public ------------------------------------------------------------------------------
 
     def query(self, sql: str) -> pd.DataFrame:
-        """Run ``sql`` over the views ``predictions``, ``feedback`` and ``labelled``."""
+        """Run ``sql`` over the views ``predictions``, ``feedback``, ``labelled`` and
+        ``errors``."""
         import duckdb
 
         with self._lock:
@@ -123,6 +154,63 @@ class PredictionLog:
                 raise RequestError(f"the query failed: {exc}", field="sql") from exc
             except duckdb.Error as exc:
                 raise ServingError(f"the prediction log could not be read: {exc}") from exc
+
+    def fetch(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run ``sql`` over the views (see :meth:`query`); its rows as tuples, without pandas.
+
+        The journal tables are registered as :meth:`journal_table` names, so a query can also
+        read a :meth:`parquet_source` directly and union it with the backlog.
+        """
+        import duckdb
+
+        with self._lock:
+            con = self._prepare()
+            try:
+                return con.execute(sql, params or []).fetchall()
+            except (duckdb.ProgrammingError, duckdb.DataError, duckdb.ConversionException) as exc:
+                raise RequestError(f"the query failed: {exc}", field="sql") from exc
+            except duckdb.Error as exc:
+                raise ServingError(f"the prediction log could not be read: {exc}") from exc
+
+    def dates(self, kind: str = "predictions") -> list[dt.date]:
+        """The days ``kind`` has rows for (Parquet partitions and journal backlog), newest first."""
+        with self._lock:
+            self._connection()
+            self._refresh()
+            found = set(self._partition_dates(kind))
+            for cached in self._segments.values():
+                rows = {
+                    "predictions": cached.prediction_rows,
+                    "feedback": cached.feedback_rows,
+                    "errors": cached.error_rows,
+                }[kind]
+                found.update(r["date"] for r in rows)
+        return sorted(found, reverse=True)
+
+    def parquet_source(self, kind: str, since: dt.date | None = None) -> str | None:
+        """A DuckDB ``read_parquet(...)`` over the part files of ``kind`` (only the partitions
+        from ``since`` on, when given), or ``None`` when there are none."""
+        with self._lock:
+            self._connection()
+            if since is None:
+                return self._parquet_source(kind)
+            globs = [
+                self._partition_glob(kind, day)
+                for day in self._partition_dates(kind)
+                if day >= since
+            ]
+            return self._read_parquet(kind, [g for g in globs if g is not None])
+
+    def parquet_columns(self, kind: str, since: dt.date | None = None) -> frozenset[str]:
+        """The column names the part files of ``kind`` (from ``since`` on) have, together."""
+        source = self.parquet_source(kind, since)
+        if source is None:
+            return frozenset()
+        return frozenset(str(row[0]) for row in self.fetch(f"DESCRIBE SELECT * FROM {source}"))
+
+    def journal_table(self, kind: str) -> str:
+        """The name under which queries see the journal's not-yet-compacted rows of ``kind``."""
+        return f"_journal_{kind}"
 
     def tail(self, n: int = 20) -> pd.DataFrame:
         """The newest ``n`` prediction rows, newest request first (its rows in order)."""
@@ -146,19 +234,31 @@ class PredictionLog:
             return None
         return _from_rows(frame)
 
-    def has_feedback(self, request_id: str, label: Any) -> bool:
-        """Whether feedback with exactly this label was already received for ``request_id``."""
+    def has_feedback(self, request_id: str, label: Any, row: int | None = None) -> bool:
+        """Whether the latest feedback received for ``request_id`` (and ``row``: ``None`` for
+        the whole request) already carries exactly this label, so sending it again adds nothing.
+
+        A different label for the same row is a correction, not a duplicate; so is the same
+        label for another row.
+        """
         wanted = _canonical(label)
+        latest: tuple[float, bytes] | None = None
         with self._lock:
             self._refresh()
             for cached in self._segments.values():
                 for record in cached.feedback.get(request_id, ()):
-                    if _canonical(record.get("label")) == wanted:
-                        return True
+                    if record.get("row") == row:
+                        seen = (float(record.get("ts", 0.0)), _canonical(record.get("label")))
+                        latest = seen if latest is None or seen[0] >= latest[0] else latest
             frame = self._parquet_rows("feedback", request_id)
-        if frame is None:
-            return False
-        return any(_canonical(orjson.loads(v)) == wanted for v in frame["label"])
+        if frame is not None:
+            for ts, value, at in zip(frame["ts"], frame["label"], frame["row"], strict=True):
+                if (None if at is None or at != at else int(at)) != row:
+                    continue
+                when = ts.timestamp() if isinstance(ts, dt.datetime) else float(ts)
+                seen = (when, _canonical(orjson.loads(value)))
+                latest = seen if latest is None or seen[0] >= latest[0] else latest
+        return latest is not None and latest[1] == wanted
 
     def close(self) -> None:
         with self._lock:
@@ -182,9 +282,12 @@ class PredictionLog:
         return self._con
 
     def _glob(self, kind: str) -> str | None:
-        """The Parquet glob of ``kind`` (``predictions``/``feedback``) when it matches a file."""
+        """The Parquet glob of ``kind`` (a view's name) when it matches a file."""
         depth = "*/*" if kind == "predictions" else "*"
-        pattern = f"{self._root}/{kind}/{depth}/*.parquet"
+        return self._existing(f"{self._root}/{kind}/{depth}/*.parquet")
+
+    def _existing(self, pattern: str) -> str | None:
+        """``pattern`` as DuckDB should read it, when it matches at least one file."""
         if self._local:
             found = next(globlib.iglob(pattern), None) is not None  # noqa: PTH207 - stops at the first
         else:
@@ -198,13 +301,44 @@ class PredictionLog:
 
     def _parquet_source(self, kind: str) -> str | None:
         pattern = self._glob(kind)
-        if pattern is None:
+        return None if pattern is None else self._read_parquet(kind, [pattern])
+
+    def _read_parquet(self, kind: str, patterns: list[str]) -> str | None:
+        if not patterns:
             return None
-        literal = pattern.replace("'", "''")
+        listed = ", ".join("'" + p.replace("'", "''") + "'" for p in patterns)
         return (
-            f"read_parquet('{literal}', hive_partitioning = true, "
+            f"read_parquet([{listed}], hive_partitioning = true, "
             f"hive_types = {_HIVE_TYPES[kind]}, union_by_name = true)"
         )
+
+    def _partition_dates(self, kind: str) -> list[dt.date]:
+        """The ``date=`` partitions of ``kind`` in Parquet."""
+        assert self._fs is not None
+        base = f"{self._root}/{kind}"
+        try:
+            names = (
+                [p.name for p in Path(base).iterdir()]
+                if self._local
+                else [
+                    str(p).rstrip("/").rsplit("/", 1)[-1] for p in self._fs.ls(base, detail=False)
+                ]
+            )
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        days: list[dt.date] = []
+        for name in names:
+            if name.startswith("date="):
+                try:
+                    days.append(dt.date.fromisoformat(name[5:]))
+                except ValueError:
+                    continue
+        return days
+
+    def _partition_glob(self, kind: str, day: dt.date) -> str | None:
+        depth = "*/*" if kind == "predictions" else "*"
+        pattern = f"{self._root}/{kind}/date={day.isoformat()}/{depth}.parquet"
+        return self._existing(pattern)
 
     def _parquet_rows(self, kind: str, request_id: str) -> pd.DataFrame | None:
         import duckdb
@@ -223,17 +357,18 @@ class PredictionLog:
     def _prepare(self) -> duckdb.DuckDBPyConnection:
         con = self._connection()
         self._refresh()
-        journal_predictions, journal_feedback = self._journal_tables()
-        con.register("_journal_predictions", journal_predictions)
-        con.register("_journal_feedback", journal_feedback)
-        for kind, columns in (("predictions", PREDICTION_COLUMNS), ("feedback", FEEDBACK_COLUMNS)):
+        for kind, table in self._journal_tables().items():
+            con.register(f"_journal_{kind}", table)
+        for kind, columns in _VIEWS:
             select = ", ".join(f'"{c}"' for c in (*columns, "date"))
             source = self._parquet_source(kind)
             parts = [f"SELECT {select} FROM _journal_{kind}"]
             if source is not None:
                 parts.insert(0, f"SELECT {select} FROM {source}")
             con.execute(f"CREATE OR REPLACE TEMP VIEW {kind} AS {' UNION ALL '.join(parts)}")
-        con.execute(_LABELLED)
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW labelled AS " + labelled_sql("predictions", "feedback")
+        )
         return con
 
     # -- the journal ---------------------------------------------------------------------------
@@ -272,16 +407,20 @@ class PredictionLog:
             elif kind == "feedback":
                 cached.feedback.setdefault(request_id, []).append(record)
                 cached.feedback_rows.append(feedback_row(record))
+            elif kind == "error":
+                cached.error_rows.append(error_row(record))
 
-    def _journal_tables(self) -> tuple[Any, Any]:
-        """The journal's rows not yet in Parquet, as two pyarrow tables."""
+    def _journal_tables(self) -> dict[str, Any]:
+        """The journal's rows not yet in Parquet, as one pyarrow table per view."""
         predictions: list[dict[str, Any]] = []
         feedback: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
         for stem, cached in self._segments.items():
             done = self._compacted_parts(cached, stem) if _is_closed(cached) else set()
             if not done:
                 predictions.extend(cached.prediction_rows)
                 feedback.extend(cached.feedback_rows)
+                errors.extend(cached.error_rows)
                 continue
             predictions.extend(
                 r
@@ -293,10 +432,14 @@ class PredictionLog:
                 for r in cached.feedback_rows
                 if feedback_part(self._root, r["date"], stem) not in done
             )
-        return (
-            rows_table(predictions, prediction_schema(with_date=True)),
-            rows_table(feedback, feedback_schema(with_date=True)),
-        )
+            errors.extend(
+                r for r in cached.error_rows if error_part(self._root, r["date"], stem) not in done
+            )
+        return {
+            "predictions": rows_table(predictions, prediction_schema(with_date=True)),
+            "feedback": rows_table(feedback, feedback_schema(with_date=True)),
+            "errors": rows_table(errors, error_schema(with_date=True)),
+        }
 
     def _compacted_parts(self, cached: _Cached, stem: str) -> set[str]:
         """Part files of a closed segment that already exist (a compaction is under way)."""
@@ -306,6 +449,7 @@ class PredictionLog:
             for r in cached.prediction_rows
         }
         wanted |= {feedback_part(self._root, r["date"], stem) for r in cached.feedback_rows}
+        wanted |= {error_part(self._root, r["date"], stem) for r in cached.error_rows}
         for part in wanted - cached.compacted:
             if self._fs.exists(part):
                 cached.compacted.add(part)

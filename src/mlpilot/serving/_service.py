@@ -1,5 +1,15 @@
 """One worker's service: its stores, deployment, journal and metrics, and the request-path
-helpers every endpoint shares."""
+helpers every endpoint shares.
+
+Failed prediction requests are journaled too (``"kind": "error"``), for the error rate and for
+training-serving skew: a prediction endpoint calls :func:`begin_prediction` first, records the
+variant and version on ``request.state`` once it has routed the request, and the app's error
+handlers call :func:`journal_failure` before the error response is sent. Every failure status is
+journaled, 4xx and 5xx alike: 400, 401/403 (no or wrong token), 404 (an unknown OIP model name),
+413, 415, 422, 500, 503. A journal that cannot take the record (closed, disk full) is logged and
+never changes the answer. A challenger that fails on a shadow copy is journaled by
+:func:`shadow_copy`, with ``shadow`` true and the request's id.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +18,7 @@ import math
 import os
 import threading
 import time
+import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +31,7 @@ from fastapi.responses import JSONResponse
 
 from mlpilot.config import Settings
 from mlpilot.errors import (
+    MlpilotError,
     PayloadTooLargeError,
     RequestError,
     UnsupportedMediaError,
@@ -32,6 +44,8 @@ from mlpilot.serving._predictions import PredictionLog
 from mlpilot.store import Store
 
 _log = logging.getLogger("mlpilot.serving")
+
+MAX_ERROR_MESSAGE = 500  # characters of an error's message kept in the journal
 
 
 class ORJSONResponse(JSONResponse):
@@ -230,9 +244,93 @@ def journal_answer(
     )
 
 
+def journal_error(
+    journal: Journal,
+    deployment: str,
+    *,
+    status: int,
+    error: str,
+    message: str,
+    field: str | None = None,
+    variant: str | None = None,
+    model_version: int | None = None,
+    shadow: bool = False,
+    request_id: str | None = None,
+    ts: float | None = None,
+) -> bool:
+    """Append one failed request to the journal; never raises.
+
+    ``request_id`` defaults to a new id (the client never received one). The message is cut to
+    :data:`MAX_ERROR_MESSAGE` characters. Returns ``False``, after logging why, when the journal
+    could not take the record, so that a failed write never changes the error answered.
+    """
+    record = {
+        "kind": "error",
+        "request_id": request_id or uuid.uuid4().hex,
+        "ts": time.time() if ts is None else ts,
+        "deployment": deployment,
+        "variant": variant,
+        "model_version": model_version,
+        "shadow": shadow,
+        "status": status,
+        "error": error,
+        "field": field,
+        "message": message[:MAX_ERROR_MESSAGE],
+    }
+    try:
+        journal.append(record)
+    except Exception:
+        _log.warning(
+            "could not journal a failed request (%s %s) of %s",
+            status,
+            error,
+            deployment,
+            exc_info=True,
+        )
+        return False
+    return True
+
+
+def begin_prediction(request: Request) -> None:
+    """Mark ``request`` as a prediction request: from here on, its failure is journaled."""
+    request.state.prediction = True
+    request.state.variant = None
+    request.state.model_version = None
+
+
+def routed(request: Request, served: Served) -> None:
+    """Record on ``request`` the variant and version that answer it (for a failure's record)."""
+    request.state.variant = served.variant
+    request.state.model_version = served.version
+
+
+def journal_failure(
+    request: Request, status: int, error: str, message: str, field: str | None = None
+) -> None:
+    """Journal the failure of a request marked by :func:`begin_prediction`; others are ignored."""
+    state = request.state
+    if not getattr(state, "prediction", False):
+        return
+    service: Service | None = getattr(request.app.state, "service", None)
+    if service is None:
+        return
+    journal_error(
+        service.journal,
+        service.deployment.name,
+        status=status,
+        error=error,
+        message=message,
+        field=field,
+        variant=getattr(state, "variant", None),
+        model_version=getattr(state, "model_version", None),
+    )
+
+
 def shadow_copy(
     service: Service, served: Served, records: list[Any], request_id: str, ts: float
 ) -> None:
+    """Answer ``records`` with the challenger off the response path and journal the answer
+    (``shadow`` true), or its failure as an error record with the request's id and time."""
     name = service.deployment.name
     try:
         t0 = time.perf_counter()
@@ -250,8 +348,24 @@ def shadow_copy(
             shadow=True,
         )
         service.metrics.shadow.labels(name, "answered").inc()
-    except Exception:
+    except Exception as exc:
         service.metrics.shadow.labels(name, "failed").inc()
         _log.warning("shadow request %s failed on the challenger", request_id, exc_info=True)
+        status, message, field = 500, str(exc), None
+        if isinstance(exc, MlpilotError):
+            status, message, field = exc.http_status, exc.message, getattr(exc, "field", None)
+        journal_error(
+            service.journal,
+            name,
+            status=status,
+            error=type(exc).__name__,
+            message=message,
+            field=field,
+            variant=served.variant,
+            model_version=served.version,
+            shadow=True,
+            request_id=request_id,
+            ts=ts,
+        )
     finally:
         service.shadow_slots.release()

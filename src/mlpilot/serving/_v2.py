@@ -1,4 +1,8 @@
-"""The Open Inference Protocol (KServe v2) endpoints."""
+"""The Open Inference Protocol (KServe v2) endpoints.
+
+``/v2/models/{name}/infer`` answers from the champion and journals its answer, and its failure
+(an unknown model name included), like ``/predict``.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,11 @@ from mlpilot.errors import (
 )
 from mlpilot.serving._service import (
     ORJSONResponse,
+    begin_prediction,
     journal_answer,
     predict_rows,
     read_json,
+    routed,
     service_of,
 )
 
@@ -65,6 +71,7 @@ def _v2_routes(app: FastAPI, settings: Settings) -> None:
 
     @app.post("/v2/models/{model_name}/infer", tags=["v2"])
     async def v2_infer(request: Request, model_name: str) -> dict[str, Any]:
+        begin_prediction(request)
         _check(model_name)
         t0 = time.perf_counter()
         service = service_of(request)
@@ -72,6 +79,7 @@ def _v2_routes(app: FastAPI, settings: Settings) -> None:
             service.authorize(request, "predict")
         body = await read_json(request, limit)
         served = service.deployment.get("champion")
+        routed(request, served)
         records = _v2_records(body, served.spec.features)
         x = served.spec.parse(records, max_rows=max_rows)
         predictions, _ = predict_rows(service, served, x, proba=False)

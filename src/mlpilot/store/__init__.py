@@ -1,15 +1,18 @@
 """mlpilot's own metadata store: pipeline runs, step executions and their cache keys, dataset
-snapshots, schemas, audit events, locks, routes and API tokens.
+snapshots, schemas, audit events, locks, routes, API tokens, monitor results and alerts.
 
 SQLAlchemy 2 over SQLite (WAL) by default or PostgreSQL by URL; the schema is migrated with
 alembic when a store is opened. Open one with :meth:`Store.open` and pass it on.
 """
 
 from mlpilot.store._models import (
+    AlertRow,
     AuditEventRow,
     Base,
     DatasetSnapshotRow,
     LockRow,
+    MonitorEvaluationRow,
+    MonitorResultRow,
     PipelineRunRow,
     RouteRow,
     SchemaRow,
@@ -19,10 +22,13 @@ from mlpilot.store._models import (
 from mlpilot.store._store import Store, utcnow
 
 __all__ = [
+    "AlertRow",
     "AuditEventRow",
     "Base",
     "DatasetSnapshotRow",
     "LockRow",
+    "MonitorEvaluationRow",
+    "MonitorResultRow",
     "PipelineRunRow",
     "RouteRow",
     "SchemaRow",

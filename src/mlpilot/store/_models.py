@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Dialect, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -34,6 +34,7 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         dict[str, Any]: JSON,
         datetime: UTCDateTime(),
+        float: Float(),
     }
 
 
@@ -162,3 +163,64 @@ class TokenRow(Base):
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))
     revoked_at: Mapped[datetime | None]
+
+
+class MonitorEvaluationRow(Base):
+    """One evaluation of a deployment's monitors over a window; ``report`` is the whole result."""
+
+    __tablename__ = "mlpilot_monitor_evaluations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(100), index=True)
+    ts: Mapped[datetime] = mapped_column(index=True)
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    alerts: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class MonitorResultRow(Base):
+    """One monitor's value in one evaluation: the time series triggers and plots read."""
+
+    __tablename__ = "mlpilot_monitor_results"
+    __table_args__ = (
+        Index("ix_mlpilot_monitor_results_series", "deployment", "monitor", "model_version", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    evaluation_id: Mapped[str] = mapped_column(
+        ForeignKey("mlpilot_monitor_evaluations.id", ondelete="CASCADE"), index=True
+    )
+    deployment: Mapped[str] = mapped_column(String(100))
+    ts: Mapped[datetime]
+    monitor: Mapped[str] = mapped_column(String(200))  # e.g. drift.share, performance.accuracy
+    scope: Mapped[str] = mapped_column(String(20))  # deployment|version
+    variant: Mapped[str | None] = mapped_column(String(50))
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    shadow: Mapped[bool] = mapped_column(default=False)
+    value: Mapped[float | None]
+    threshold: Mapped[float | None]
+    breached: Mapped[bool | None]
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AlertRow(Base):
+    """A monitor that crossed its threshold, and how its webhook delivery went."""
+
+    __tablename__ = "mlpilot_alerts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    evaluation_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    deployment: Mapped[str] = mapped_column(String(100), index=True)
+    ts: Mapped[datetime] = mapped_column(index=True)
+    monitor: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(20))
+    variant: Mapped[str | None] = mapped_column(String(50))
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    value: Mapped[float | None]
+    threshold: Mapped[float | None]
+    message: Mapped[str] = mapped_column(Text)
+    delivery: Mapped[str] = mapped_column(String(20), default="none")  # none|pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -9,12 +9,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import fsspec
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from mlpilot.errors import ServingError
+from mlpilot.serving import INPUT_PREFIX
 from mlpilot.serving._journal import Compactor, Journal, list_segments, run_compactor
 
 
@@ -209,8 +212,11 @@ def test_compactor_explodes_rows_and_partitions_by_date_and_version(tmp_path: Pa
         "inputs": "string",
         "prediction": "string",
         "probabilities": "string",
+        "inputs.x": "int64",
+        "inputs.c": "string",
     }
     rows = table.to_pylist()
+    assert [(r["inputs.x"], r["inputs.c"]) for r in rows] == [(0, "a"), (1, "a"), (2, "a")]
     assert [(r["request_id"], r["row"]) for r in rows] == [("a", 0), ("a", 1), ("a", 2)]
     assert orjson.loads(rows[2]["inputs"]) == {"x": 2, "c": "a"}
     assert orjson.loads(rows[1]["prediction"]) == 1
@@ -325,3 +331,170 @@ def test_run_compactor_rotates_compacts_and_survives_errors(
     assert pq.read_table(out / "predictions", partitioning=None).column(
         "request_id"
     ).to_pylist() == ["r1"]
+
+
+def with_inputs(
+    request_id: str, inputs: list[Any], *, ts: float = 1_700_000_000.0
+) -> dict[str, Any]:
+    record = prediction(request_id, ts=ts, rows=len(inputs))
+    record["inputs"] = inputs
+    return record
+
+
+def compact_inputs(tmp_path: Path, *batches: list[Any]) -> list[Path]:
+    """Compact each batch of input objects as its own segment; the part files, oldest first."""
+    journal_dir, out = tmp_path / "journal", tmp_path / "parquet"
+    journal = Journal(journal_dir, "w1")
+    for i, inputs in enumerate(batches):
+        journal.append(with_inputs(f"r{i}", inputs, ts=1_700_000_000.0 + i))
+        journal.rotate()
+    assert Compactor(journal_dir, str(out)).compact_once() == len(batches)
+    return sorted(out.rglob("*.parquet"), key=lambda p: p.name)
+
+
+def input_types(table: pa.Table) -> dict[str, str]:
+    return {
+        f.name[len(INPUT_PREFIX) :]: str(f.type)
+        for f in table.schema
+        if f.name.startswith(INPUT_PREFIX)
+    }
+
+
+def test_compactor_writes_one_typed_column_per_input_key(tmp_path: Path) -> None:
+    inputs = [
+        {"n": 1, "f": 1, "b": True, "s": "x", "gone": None, "tags": [1], "meta": {"k": 1}},
+        {"n": None, "f": 2.5, "b": None, "s": None, "gone": None, "tags": [], "meta": {}},
+        {"n": 3, "f": None, "b": False, "s": "z", "late": "only here"},
+    ]
+    (part,) = compact_inputs(tmp_path, inputs)
+    table = pq.read_table(part)
+    # Keys in the order they first appear; nested and all-null keys get no column.
+    assert input_types(table) == {
+        "n": "int64",
+        "f": "double",
+        "b": "bool",
+        "s": "string",
+        "late": "string",
+    }
+    assert table.column_names[:11] == [
+        "request_id", "row", "ts", "deployment", "variant", "model_version", "shadow",
+        "latency_ms", "inputs", "prediction", "probabilities",
+    ]  # fmt: skip
+    rows = table.to_pylist()
+    assert [r["inputs.n"] for r in rows] == [1, None, 3]
+    assert [r["inputs.f"] for r in rows] == [1.0, 2.5, None]
+    assert [r["inputs.b"] for r in rows] == [True, None, False]
+    assert [r["inputs.s"] for r in rows] == ["x", None, "z"]
+    assert [r["inputs.late"] for r in rows] == [None, None, "only here"]
+    # The JSON column stays the source of truth, nested values included.
+    assert [orjson.loads(r["inputs"]) for r in rows] == inputs
+
+
+def test_a_key_mixing_kinds_is_written_as_text(tmp_path: Path) -> None:
+    inputs = [
+        {"mixed": "a", "flag": True, "x": 1, "big": 1, "odd": 1},
+        {"mixed": 1, "flag": 1, "x": 2, "big": 2**64 - 1, "odd": [1]},
+        {"mixed": 1.5, "flag": None, "x": 3, "big": None, "odd": None},
+        {"mixed": True, "flag": False, "x": None, "big": 0.5, "odd": "s"},
+        {"mixed": None},
+    ]
+    (part,) = compact_inputs(tmp_path, inputs)
+    table = pq.read_table(part)
+    # Mixed kinds: strings as they are, other values as their JSON text; numbers too large for
+    # int64 make a float64 column; a key with any nested value gets no column.
+    assert input_types(table) == {
+        "mixed": "string",
+        "flag": "string",
+        "x": "int64",
+        "big": "double",
+    }
+    rows = table.to_pylist()
+    assert [r["inputs.mixed"] for r in rows] == ["a", "1", "1.5", "true", None]
+    assert [r["inputs.flag"] for r in rows] == ["true", "1", None, "false", None]
+    assert [r["inputs.x"] for r in rows] == [1, 2, 3, None, None]
+    assert [r["inputs.big"] for r in rows] == [1.0, float(2**64 - 1), None, 0.5, None]
+
+
+def test_input_columns_of_rows_without_an_object(tmp_path: Path) -> None:
+    journal_dir, out = tmp_path / "journal", tmp_path / "parquet"
+    journal = Journal(journal_dir, "w1")
+    record = with_inputs("r", [{"x": 1}, "not an object"])
+    record["predictions"] = [0, 1, 0]  # a third row without inputs
+    journal.append(record)
+    journal.close()
+    assert Compactor(journal_dir, str(out)).compact_once() == 1
+    (part,) = out.rglob("*.parquet")
+    table = pq.read_table(part)
+    assert input_types(table) == {"x": "int64"}
+    assert table.column("inputs.x").to_pylist() == [1, None, None]
+
+
+def test_duckdb_reads_parts_with_different_input_keys(tmp_path: Path) -> None:
+    first, second = compact_inputs(
+        tmp_path,
+        [{"x": 1, "c": "a"}, {"x": 2, "c": "b"}],
+        [{"x": 2.5, "d": True}],
+    )
+    assert input_types(pq.read_table(first)) == {"x": "int64", "c": "string"}
+    assert input_types(pq.read_table(second)) == {"x": "double", "d": "bool"}
+    pattern = str(tmp_path / "parquet" / "predictions" / "*" / "*" / "*.parquet")
+    rows = duckdb.sql(
+        f"""SELECT request_id, "inputs.x" AS x, "inputs.c" AS c, "inputs.d" AS d
+        FROM read_parquet('{pattern}', hive_partitioning = true, union_by_name = true)
+        ORDER BY ts, "row" """
+    ).fetchall()
+    assert rows == [("r0", 1.0, "a", None), ("r0", 2.0, "b", None), ("r1", 2.5, None, True)]
+
+
+def test_compactor_writes_error_records(tmp_path: Path) -> None:
+    journal_dir, out = tmp_path / "journal", tmp_path / "parquet"
+    journal = Journal(journal_dir, "w1")
+    journal.append(prediction("ok"))
+    error = {
+        "kind": "error",
+        "request_id": "e1",
+        "ts": 1_700_000_000.25,
+        "deployment": "churn",
+        "variant": "champion",
+        "model_version": 3,
+        "shadow": False,
+        "status": 422,
+        "error": "RequestValidationError",
+        "field": "records[0].x",
+        "message": "feature 'x' expects a number",
+    }
+    journal.append(error)
+    unrouted = {"variant": None, "model_version": None, "field": None, "error": "AuthError"}
+    journal.append({**error, **unrouted, "request_id": "e0", "ts": 1_700_000_000.0, "status": 401})
+    journal.close()
+    assert Compactor(journal_dir, str(out)).compact_once() == 1
+    parts = sorted(str(p.relative_to(out)) for p in out.rglob("*.parquet"))
+    stem = parts[0].rsplit("part-", 1)[1].removesuffix(".parquet")
+    assert parts == [
+        f"errors/date=2023-11-14/part-{stem}.parquet",
+        f"predictions/date=2023-11-14/model_version=1/part-{stem}.parquet",
+    ]
+    table = pq.read_table(out / parts[0])
+    assert {f.name: str(f.type) for f in table.schema} == {
+        "request_id": "string",
+        "ts": "timestamp[us, tz=UTC]",
+        "deployment": "string",
+        "variant": "string",
+        "model_version": "int64",
+        "shadow": "bool",
+        "status": "int32",
+        "error": "string",
+        "field": "string",
+        "message": "string",
+    }
+    rows = table.to_pylist()
+    assert [(r["request_id"], r["status"], r["variant"], r["model_version"]) for r in rows] == [
+        ("e0", 401, None, None),
+        ("e1", 422, "champion", 3),
+    ]
+    assert rows[1]["ts"].timestamp() == 1_700_000_000.25
+    assert (rows[1]["error"], rows[1]["field"], rows[1]["shadow"]) == (
+        "RequestValidationError",
+        "records[0].x",
+        False,
+    )

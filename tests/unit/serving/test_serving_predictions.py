@@ -174,6 +174,26 @@ def test_has_feedback_in_journal_and_parquet(dirs: tuple[Path, str]) -> None:
     assert not log.has_feedback("b", {"z": [1, 2], "y": 1})
 
 
+def test_a_duplicate_is_the_same_label_for_the_same_row_as_the_latest(
+    dirs: tuple[Path, str],
+) -> None:
+    journal = Journal(dirs[0], "w1")
+    journal.append(prediction("a", rows=3))
+    journal.append(feedback("a", 0, row=1, ts=1_700_000_100.0))
+    log = PredictionLog(*dirs)
+    assert log.has_feedback("a", 0, 1)
+    assert not log.has_feedback("a", 0, 2), "the same label for another row is new"
+    assert not log.has_feedback("a", 0), "a label for the whole request is new"
+    journal.append(feedback("a", 1, row=1, ts=1_700_000_200.0))  # a correction
+    assert log.has_feedback("a", 1, 1)
+    assert not log.has_feedback("a", 0, 1), "going back to the first label is a correction too"
+    journal.rotate()
+    Compactor(*dirs).compact_once()
+    assert log.has_feedback("a", 1, 1)
+    assert not log.has_feedback("a", 0, 1)
+    assert not log.has_feedback("a", 1, 0)
+
+
 def test_no_duplicates_while_a_compaction_is_half_done(dirs: tuple[Path, str]) -> None:
     journal_dir, url = dirs
     journal = Journal(journal_dir, "w1")
@@ -209,3 +229,74 @@ def test_memory_url(tmp_path: Path) -> None:
     assert found is not None
     assert found["rows"] == 2
     journal.close()
+
+
+def error(
+    request_id: str, *, status: int = 422, ts: float = 1_700_000_000.0, shadow: bool = False
+) -> dict[str, Any]:
+    return {
+        "kind": "error",
+        "request_id": request_id,
+        "ts": ts,
+        "deployment": "churn",
+        "variant": "challenger" if shadow else "champion",
+        "model_version": 2 if shadow else 1,
+        "shadow": shadow,
+        "status": status,
+        "error": "RequestValidationError" if status == 422 else "RuntimeError",
+        "field": "records[0].x" if status == 422 else None,
+        "message": "bad x",
+    }
+
+
+def test_errors_view_spans_parquet_and_journal(dirs: tuple[Path, str]) -> None:
+    journal_dir, url = dirs
+    journal = Journal(journal_dir, "w1")
+    journal.append(error("e1"))
+    journal.append(prediction("a"))
+    segment = journal.rotate()
+    assert segment is not None
+    copy = segment.read_bytes()
+    assert Compactor(journal_dir, url).compact_once() == 1
+    segment.write_bytes(copy)  # Parquet written, segment not yet trimmed: no duplicate rows
+    journal.append(error("e2", status=500, ts=1_700_000_100.0, shadow=True))
+    log = PredictionLog(journal_dir, url)
+    frame = log.query("SELECT * FROM errors ORDER BY ts")
+    assert list(frame.columns) == [
+        "request_id", "ts", "deployment", "variant", "model_version", "shadow", "status",
+        "error", "field", "message", "date",
+    ]  # fmt: skip
+    got = frame[["request_id", "status", "shadow", "variant", "model_version", "field"]]
+    got = got.fillna({"field": "-"})
+    assert got.to_dict("list") == {
+        "request_id": ["e1", "e2"],
+        "status": [422, 500],
+        "shadow": [False, True],
+        "variant": ["champion", "challenger"],
+        "model_version": [1, 2],
+        "field": ["records[0].x", "-"],
+    }
+    assert (
+        log.query("SELECT CAST(date AS VARCHAR) AS d FROM errors")["d"].tolist()
+        == ["2023-11-14"] * 2
+    )
+    assert log.query("SELECT count(*) AS n FROM predictions")["n"].tolist() == [1]
+    assert log.find("e1") is None  # an error is not a prediction
+    journal.close()
+
+
+def test_views_read_parts_whose_input_columns_differ(dirs: tuple[Path, str]) -> None:
+    journal_dir, url = dirs
+    journal = Journal(journal_dir, "w1")
+    for i, inputs in enumerate(([{"x": 1}], [{"x": "one", "y": True}], [{"z": [1]}])):
+        journal.append({**prediction(f"r{i}", ts=1_700_000_000.0 + i), "inputs": inputs})
+        journal.rotate()
+    assert Compactor(journal_dir, url).compact_once() == 3
+    log = PredictionLog(journal_dir, url)
+    frame = log.query("SELECT request_id, inputs FROM predictions ORDER BY ts")
+    assert [orjson.loads(v) for v in frame["inputs"]] == [
+        {"x": 1},
+        {"x": "one", "y": True},
+        {"z": [1]},
+    ]
+    assert "inputs.x" not in log.query("SELECT * FROM predictions").columns
