@@ -197,7 +197,8 @@ class Monitor:
             found = f"model version {version} has no usable reference profile: {exc.message}"
         except ValueError as exc:
             found = f"the reference profile of model version {version} does not parse: {exc}"
-        self._profiles[version] = found
+        else:
+            self._profiles[version] = found  # failures are tried again at the next evaluation
         return found
 
     def _scope(
@@ -454,6 +455,8 @@ class Monitor:
                     on_report(report)
             except MlpilotError as exc:
                 _log.error("monitoring failed: %s; retrying in %.0f s", exc.message, interval)
+            except Exception:  # a store or log outage must not end the schedule
+                _log.exception("monitoring failed; retrying in %.0f s", interval)
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
 
