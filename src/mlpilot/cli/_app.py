@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlpilot.cli import _render
+from mlpilot.cli._ci_cmds import ci
 from mlpilot.cli._monitor_cmds import alerts, monitor
 from mlpilot.cli._options import (
     JsonOpt,
@@ -43,6 +44,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(predictions_app, name="predictions")
 app.command()(monitor)
 app.command()(alerts)
+app.command()(ci)
 
 
 @app.command()
@@ -52,14 +54,29 @@ def init(
     source: Annotated[str, typer.Option(help="Data source spec.")] = "sklearn:breast_cancer",
     target: Annotated[str, typer.Option(help="Column to predict.")] = "target",
     force: Annotated[bool, typer.Option(help="Overwrite an existing mlpilot.toml.")] = False,
+    ci_system: Annotated[
+        str | None,
+        typer.Option(
+            "--ci",
+            help="Also write a workflow running 'mlpilot ci': github or gitlab.",
+            metavar="SYSTEM",
+        ),
+    ] = None,
 ) -> None:
-    """Scaffold mlpilot.toml and pipeline.py.
+    """Scaffold mlpilot.toml, pipeline.py and tests/test_model.py (and a CI workflow).
 
-    Example: mlpilot init churn --source 'data/*.parquet' --target churned
+    Example: mlpilot init churn --source 'data/*.parquet' --target churned --ci github
     """
     from mlpilot.project import init_project
 
-    written = init_project(directory, name=name, source=source, target=target, force=force)
+    written = init_project(
+        directory,
+        name=name,
+        source=source,
+        target=target,
+        force=force,
+        ci=ci_system,  # type: ignore[arg-type]
+    )
     out = _render.console()
     for path in written:
         out.print(f"[green]created[/] {path}")
@@ -144,7 +161,7 @@ def quickstart(
 
     out = _render.console()
     if not (directory / PROJECT_FILE).exists():
-        init_project(directory, name="breast-cancer")
+        init_project(directory, name="breast-cancer", ci="github")
         out.print(f"[green]created[/] example project in {directory.resolve()}")
     proj = open_project(directory)
     _run(proj, use_cache=True, promote=False, quiet=False)

@@ -25,6 +25,7 @@ _SECTIONS = (
     "pipeline",
     "serve",
     "monitor",
+    "ci",
     "store",
 )
 

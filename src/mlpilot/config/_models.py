@@ -286,6 +286,59 @@ class MonitorSettings(_Section):
     )
 
 
+class SliceRule(_Section):
+    """``ci.slices."<name>"``: a named slice of the candidate's holdout and what it must reach."""
+
+    where: str = Field(
+        description='A pandas query over the holdout\'s columns, e.g. "`mean radius` > 15" '
+        "(backquote names with spaces)."
+    )
+    metrics: dict[str, str] = Field(
+        description='Rules as in [gate] metrics, e.g. { recall = ">= 0.9" }.'
+    )
+    min_rows: int = Field(default=1, ge=1, description="A slice with fewer rows fails.")
+
+    @field_validator("metrics")
+    @classmethod
+    def _valid_comparisons(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, rule in v.items():
+            if not _COMPARISON.match(rule):
+                raise ValueError(
+                    f"slice rule for {name!r} is {rule!r}; write it as '>= 0.9' "
+                    "(one of >=, <=, >, <, == and a number)"
+                )
+        return v
+
+
+class CiSettings(_Section):
+    """``[ci]``: what ``mlpilot ci`` runs, and the budgets it holds a candidate to."""
+
+    tests: str = Field(
+        default="tests", description="The folder of the project's tests, relative to the project."
+    )
+    model_tests: tuple[str, ...] = Field(
+        default=("tests/test_model*.py",),
+        description="Globs (relative to the project) of the model tests, run against the "
+        "candidate in stage 5; every other test file under `tests` is a pipeline test (stage 3).",
+    )
+    data_checks: tuple[str, ...] = Field(
+        default=(),
+        description="Functions 'file.py:function' or 'module:function' called with the current "
+        "data (a DataFrame) in stage 2; one that raises or returns False fails the stage.",
+    )
+    slices: dict[str, SliceRule] = Field(default_factory=dict)
+    latency_budget_ms: float = Field(
+        default=250.0,
+        gt=0.0,
+        description="The 95th percentile of /predict's latency for one batch, in-process.",
+    )
+    batch_rows: int = Field(default=100, ge=1, le=100_000, description="Rows in each batch.")
+    requests: int = Field(default=20, ge=1, le=1000, description="Batches timed.")
+    test_timeout_seconds: float = Field(
+        default=1800.0, gt=0.0, description="A pytest run (stage 3 or 5) taking longer fails."
+    )
+
+
 class StoreSettings(_Section):
     """``[store]``: where mlpilot keeps its state. Relative paths are under the project."""
 
@@ -316,6 +369,7 @@ class Settings(_Section):
     pipeline: PipelineSettings = PipelineSettings()
     serve: ServeSettings = ServeSettings()
     monitor: MonitorSettings = MonitorSettings()
+    ci: CiSettings = CiSettings()
     store: StoreSettings = StoreSettings()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)

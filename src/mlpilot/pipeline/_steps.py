@@ -305,12 +305,16 @@ def _schema_row(
 @step
 def split(ingest: Ingested, validate: Validated, test_size: float, seed: int) -> Split:
     """Hold out a test set (stratified for classification)."""
+    return split_frame(ingest.frame, validate.target, validate.task, test_size, seed)
+
+
+def split_frame(frame: pd.DataFrame, target: str, task: str, test_size: float, seed: int) -> Split:
+    """The ``split`` step's split of ``frame``: the same rows for the same data and settings."""
     from sklearn.model_selection import train_test_split
 
-    frame = ingest.frame
-    y = frame[validate.target]
-    x = frame.drop(columns=[validate.target])
-    stratify = y if validate.task == "classification" and y.value_counts().min() >= 2 else None
+    y = frame[target]
+    x = frame.drop(columns=[target])
+    stratify = y if task == "classification" and y.value_counts().min() >= 2 else None
     x_train, x_test, y_train, y_test = train_test_split(
         x,
         y,

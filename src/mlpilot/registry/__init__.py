@@ -14,13 +14,22 @@ before deserialising anything that does not match::
     registry.promote(version.version, reason="canary passed")
     champion = registry.load("champion").model
 
-Every change (register, promote, rollback, alias moves, failed verification) writes an
+:meth:`Registry.stage` logs a candidate without registering it (``mlpilot ci`` checks it first);
+:meth:`Registry.register_staged` registers those very files later, refusing them if their digest
+changed. Every change (register, promote, rollback, alias moves, failed verification) writes an
 audit event.
 """
 
 from mlpilot.registry._digest import digest_dir
 from mlpilot.registry._registry import Registry
-from mlpilot.registry._versions import CHALLENGER, CHAMPION, Alias, LoadedModel, ModelVersion
+from mlpilot.registry._versions import (
+    CHALLENGER,
+    CHAMPION,
+    Alias,
+    LoadedModel,
+    ModelVersion,
+    StagedModel,
+)
 
 __all__ = [
     "CHALLENGER",
@@ -29,5 +38,6 @@ __all__ = [
     "LoadedModel",
     "ModelVersion",
     "Registry",
+    "StagedModel",
     "digest_dir",
 ]

@@ -9,13 +9,13 @@ import tempfile
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from mlpilot.config import Settings
 from mlpilot.errors import IntegrityError, MlpilotError, ModelNotFoundError, RegistryError
 from mlpilot.governance import AuditTrail
+from mlpilot.registry._artifacts import _download, _fetch, _message, _model_id, _profile_json
 from mlpilot.registry._digest import digest_of, first_difference, manifest_of
 from mlpilot.registry._sklearn import (
     PROFILE_FILE,
@@ -34,6 +34,7 @@ from mlpilot.registry._versions import (
     Alias,
     LoadedModel,
     ModelVersion,
+    StagedModel,
 )
 from mlpilot.tracking import TAG_DIGEST, configure, mlflow_client
 
@@ -101,16 +102,107 @@ class Registry:
         version was created fails, the version is deleted again and the error re-raised.
         Writes the audit event ``model.registered``.
         """
-        if alias not in (None, CHAMPION, CHALLENGER):
-            raise RegistryError(
-                f"cannot register with alias {alias!r}: mlpilot's aliases are 'champion' and "
-                "'challenger'; pass one of them or None"
-            )
+        _check_alias(alias)
         tags = self._version_tags(metrics, lineage)
+        source, trusted = self._log(model, run_id, profile, input_example)
+        return self._create_version(
+            source,
+            run_id=run_id,
+            tags=tags,
+            lineage=lineage,
+            alias=alias,
+            actor=actor,
+            reason=reason,
+            details={"skops_trusted_types": trusted},
+        )
+
+    def stage(
+        self,
+        model: Any,
+        *,
+        run_id: str,
+        profile: Mapping[str, Any],
+        input_example: pd.DataFrame,
+    ) -> StagedModel:
+        """Log ``model`` under the MLflow run ``run_id`` exactly as :meth:`register` does, and
+        hash its artifacts, but register no version: a candidate still under test.
+
+        :meth:`register_staged` registers it later, in this registry or in another one (a
+        throw-away registry that checks it), and refuses if its files changed meanwhile.
+        """
+        source, trusted = self._log(model, run_id, profile, input_example)
+        try:
+            artifact_uri = str(self._client.get_logged_model(_model_id(source)).artifact_location)
+            with tempfile.TemporaryDirectory(prefix=f"mlpilot-{self.name}-stage-") as tmp:
+                local = _download(self, artifact_uri, Path(tmp))
+                digest = digest_of(manifest_of(local))
+        except MlpilotError:
+            raise
+        except Exception as exc:
+            raise RegistryError(
+                f"could not read back the candidate of model '{self.name}' just logged to run "
+                f"{run_id} ({source}): {_message(exc)}; check that the artifact store is reachable"
+            ) from exc
+        return StagedModel(
+            source=source,
+            artifact_uri=artifact_uri,
+            digest=digest,
+            run_id=run_id,
+            tracking_uri=self.settings.tracking_uri,
+            skops_trusted_types=tuple(trusted),
+        )
+
+    def register_staged(
+        self,
+        staged: StagedModel,
+        *,
+        metrics: Mapping[str, float],
+        lineage: Mapping[str, str],
+        alias: Alias | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Register a model :meth:`stage` logged, byte for byte, as a new version.
+
+        In the registry whose tracking store holds the logged model, the version's source is
+        that logged model and its run is the one that trained it, as with :meth:`register`. In
+        another registry (a throw-away one in a temporary directory) the version points at the
+        same artifact files and has no run. Either way the digest is computed again from the
+        files and must equal ``staged.digest``: if the files changed since they were staged,
+        :class:`IntegrityError` is raised and no version remains. ``details`` are added to the
+        ``model.registered`` audit event.
+        """
+        _check_alias(alias)
+        tags = self._version_tags(metrics, lineage)
+        here = staged.tracking_uri == self.settings.tracking_uri
+        return self._create_version(
+            staged.source if here else staged.artifact_uri,
+            run_id=staged.run_id if here else None,
+            tags=tags,
+            lineage=lineage,
+            alias=alias,
+            actor=actor,
+            reason=reason,
+            details={
+                "skops_trusted_types": list(staged.skops_trusted_types),
+                "staged_in_run": staged.run_id,
+                **dict(details or {}),
+            },
+            expected_digest=staged.digest,
+        )
+
+    def _log(
+        self,
+        model: Any,
+        run_id: str,
+        profile: Mapping[str, Any],
+        input_example: pd.DataFrame,
+    ) -> tuple[str, list[str]]:
+        """Save ``model`` with its profile into the run ``run_id``; ``(source, trusted types)``."""
         profile_json = _profile_json(profile, self.name)
         try:
             configure(self.settings)
-            client = self._client
             experiment_id = self._run_experiment(run_id)
             trusted = skops_trusted_types(model)
             with tempfile.TemporaryDirectory(prefix="mlpilot-profile-") as tmp:
@@ -124,8 +216,34 @@ class Registry:
                     extra_files=[profile_file],
                     trusted_types=trusted,
                 )
+        except MlpilotError:
+            raise
+        except Exception as exc:
+            raise RegistryError(
+                f"could not register a new version of model '{self.name}' from run {run_id}: "
+                f"{_message(exc)}; nothing was registered; fix the cause and run again"
+            ) from exc
+        return source, trusted
+
+    def _create_version(
+        self,
+        source: str,
+        *,
+        run_id: str | None,
+        tags: dict[str, str],
+        lineage: Mapping[str, str],
+        alias: Alias | None,
+        actor: str | None,
+        reason: str | None,
+        details: Mapping[str, Any],
+        expected_digest: str | None = None,
+    ) -> ModelVersion:
+        """Create the version, pin its digest, set ``alias``, audit; undo it all on a failure."""
+        try:
+            # MLflow resolves a ``models:/m-...`` source through the global tracking URI.
+            configure(self.settings)
             self._ensure_registered_model()
-            created = client.create_model_version(
+            created = self._client.create_model_version(
                 self.name, source=source, run_id=run_id, tags=tags
             )
         except MlpilotError:
@@ -139,7 +257,10 @@ class Registry:
         version = int(created.version)
         undo: Undo = []
         try:
-            digest = _pin_digest(self, version)
+            if expected_digest is None:
+                digest = _pin_digest(self, version)
+            else:
+                digest = _pin_digest(self, version, expected=expected_digest)
             previous = None
             if alias == CHAMPION:
                 previous = self._move_champion(self.get(version), undo)
@@ -161,7 +282,7 @@ class Registry:
                     "metrics": registered.metrics,
                     "alias": alias,
                     "previous_champion": previous,
-                    "skops_trusted_types": trusted,
+                    **dict(details),
                 },
             )
         except BaseException as exc:
@@ -656,8 +777,12 @@ class Registry:
 # ------------------------------------------------------------------ module-level helpers
 
 
-def _pin_digest(registry: Registry, version: int) -> str:
-    """Hash the new version's artifacts as they will be loaded and pin digest and manifest."""
+def _pin_digest(registry: Registry, version: int, *, expected: str | None = None) -> str:
+    """Hash the new version's artifacts as they will be loaded and pin digest and manifest.
+
+    With ``expected`` (a staged model's digest), a different digest raises
+    :class:`IntegrityError` before anything is pinned.
+    """
     with tempfile.TemporaryDirectory(prefix=f"mlpilot-{registry.name}-") as tmp:
         local, uri = _fetch(registry, version, Path(tmp))
         if local is None:
@@ -667,47 +792,24 @@ def _pin_digest(registry: Registry, version: int) -> str:
             )
         manifest = manifest_of(local)
     digest = digest_of(manifest)
+    if expected is not None and digest != expected:
+        raise IntegrityError(
+            f"the files of the candidate at {uri} changed after it was checked (expected digest "
+            f"{expected}, found {digest}); version {version} of model '{registry.name}' was not "
+            "kept; run the checks again ('mlpilot ci') on an untouched candidate"
+        )
     client = registry._client
     client.set_model_version_tag(registry.name, str(version), TAG_MANIFEST, json.dumps(manifest))
     client.set_model_version_tag(registry.name, str(version), TAG_DIGEST, digest)
     return digest
 
 
-def _fetch(registry: Registry, version: int, dst: Path) -> tuple[Path | None, str]:
-    """Copy (local store) or download (remote store) a version's artifacts into ``dst``.
-
-    Goes through the artifacts' own URI, never a ``models:/`` URI, so MLflow writes nothing
-    into the store. Returns ``(local_dir, uri)``; ``local_dir`` is ``None`` when the
-    artifacts are gone from a local store.
-    """
-    import mlflow.artifacts
-
-    client = registry._client
-    uri = str(client.get_model_version_download_uri(registry.name, str(version)))
-    local_source = _local_path(uri)
-    if local_source is not None and not local_source.is_dir():
-        return None, uri
-    try:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=uri, dst_path=str(dst), tracking_uri=registry.settings.tracking_uri
-        )
-    except Exception as exc:
+def _check_alias(alias: str | None) -> None:
+    if alias not in (None, CHAMPION, CHALLENGER):
         raise RegistryError(
-            f"could not fetch the artifacts of model '{registry.name}/{version}' from {uri}: "
-            f"{_message(exc)}; check that the artifact store is reachable"
-        ) from exc
-    return Path(local), uri
-
-
-def _local_path(uri: str) -> Path | None:
-    from urllib.parse import unquote, urlparse
-
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme == "" and uri:
-        return Path(uri)
-    return None
+            f"cannot register with alias {alias!r}: mlpilot's aliases are 'champion' and "
+            "'challenger'; pass one of them or None"
+        )
 
 
 def _target(version: ModelVersion) -> str:
@@ -721,27 +823,3 @@ def _require_reason(reason: str | None, action: str) -> str:
             "pass --reason TEXT"
         )
     return reason.strip()
-
-
-def _message(exc: BaseException) -> str:
-    return str(getattr(exc, "message", None) or exc) or type(exc).__name__
-
-
-def _profile_json(profile: Mapping[str, Any], name: str) -> str:
-    try:
-        return json.dumps(dict(profile), indent=2, sort_keys=True, default=_json_default)
-    except (TypeError, ValueError) as exc:
-        raise RegistryError(
-            f"the reference profile of model '{name}' is not JSON-serialisable: {exc}; pass "
-            "plain dicts, lists, strings and numbers"
-        ) from exc
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    for attr in ("tolist", "item"):  # numpy arrays and scalars, pandas scalars
-        convert = getattr(value, attr, None)
-        if callable(convert):
-            return convert()
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")

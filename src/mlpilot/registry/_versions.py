@@ -110,3 +110,21 @@ class LoadedModel:
         from mlpilot.registry._sklearn import read_profile
 
         return read_profile(self.path, self.version.ref)
+
+
+@dataclass(frozen=True)
+class StagedModel:
+    """A model logged to MLflow with its reference profile, hashed, and not registered.
+
+    ``source`` is the logged model (``models:/m-...``) in the tracking store at
+    ``tracking_uri``; ``artifact_uri`` is where its files are; ``digest`` their sha256 as
+    :meth:`Registry.load` computes it; ``run_id`` the MLflow run that trained it.
+    :meth:`Registry.register_staged` registers exactly these files.
+    """
+
+    source: str
+    artifact_uri: str
+    digest: str
+    run_id: str
+    tracking_uri: str
+    skops_trusted_types: tuple[str, ...] = ()
