@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mlpilot.cli import _render
@@ -92,44 +90,21 @@ def ci(
     raise typer.Exit(report.exit_code)
 
 
-class StageProgress:
+class StageProgress(_render.LiveLines):
     """A live line per stage: a spinner while it runs, then its verdict, time and message."""
 
-    def __init__(self, out: Console) -> None:
-        self.progress = Progress(
-            SpinnerColumn(finished_text=""),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=out,
-            transient=False,
-        )
-        self._tasks: dict[str, TaskID] = {}
-        self._t0: dict[str, float] = {}
-
-    def __enter__(self) -> StageProgress:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(None, None, None)
-
     def stage_started(self, key: str, title: str) -> None:
-        self._tasks[key] = self.progress.add_task(f"[bold]{title:<21}[/] running", total=1)
-        self._t0[key] = time.perf_counter()
+        self.start(key, f"[bold]{title:<21}[/] running")
 
     def stage_finished(self, result: StageResult) -> None:
         message = " ".join(result.message.split())
         if len(message) > 90:
             message = message[:89] + "…"
-        text = (
+        self.finish(
+            result.key,
             f"{_MARK[result.status]} [bold]{result.title:<21}[/] "
-            f"[{_STYLE[result.status]}]{result.status}[/] [dim]{message}[/]"
+            f"[{_STYLE[result.status]}]{result.status}[/] [dim]{message}[/]",
         )
-        task = self._tasks.get(result.key)
-        if task is None:
-            self.progress.add_task(text, total=1, completed=1)
-        else:
-            self.progress.update(task, description=text, completed=1)
 
 
 def render_report(out: Console, report: CiReport) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from rich.console import Console
 from rich.panel import Panel
@@ -37,40 +36,54 @@ def render_error(err: MlpilotError) -> None:
         out.print(user_tb.rstrip(), markup=False)
 
 
-class StepProgress:
-    """A live line per pipeline step: spinner while it runs, then ran / cached and time."""
+class LiveLines:
+    """A live line per task: a spinner while it runs, then the text it finished with."""
 
-    def __init__(self, out: Console) -> None:
+    def __init__(self, out: Console, *, finished_text: str = "") -> None:
         self.progress = Progress(
-            SpinnerColumn(finished_text="[green]✔[/]"),
+            SpinnerColumn(finished_text=finished_text),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
             console=out,
             transient=False,
         )
         self._tasks: dict[str, TaskID] = {}
-        self._t0: dict[str, float] = {}
 
-    def __enter__(self) -> StepProgress:
+    def __enter__(self) -> Self:
         self.progress.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(None, None, None)
 
+    def start(self, key: str, text: str) -> None:
+        self._tasks[key] = self.progress.add_task(text, total=1)
+
+    def finish(self, key: str, text: str) -> None:
+        task = self._tasks.get(key)
+        if task is None:
+            self.progress.add_task(text, total=1, completed=1)
+        else:
+            self.progress.update(task, description=text, completed=1)
+
+
+class StepProgress(LiveLines):
+    """A live line per pipeline step: spinner while it runs, then ran / cached and time."""
+
+    def __init__(self, out: Console) -> None:
+        super().__init__(out, finished_text="[green]✔[/]")
+
     def step_started(self, step: Step, *, cached: bool) -> None:
         label = "reusing cached output" if cached else "running"
-        self._tasks[step.name] = self.progress.add_task(f"[bold]{step.name:<9}[/] {label}", total=1)
-        self._t0[step.name] = time.perf_counter()
+        self.start(step.name, f"[bold]{step.name:<9}[/] {label}")
 
     def step_finished(self, outcome: StepOutcome) -> None:
-        task = self._tasks[outcome.name]
         text = {
             "ran": f"[bold]{outcome.name:<9}[/] [green]ran[/] in {outcome.seconds:.2f}s",
             "cached": f"[bold]{outcome.name:<9}[/] [cyan]cached[/] (inputs and code unchanged)",
             "failed": f"[bold]{outcome.name:<9}[/] [red]failed[/]",
         }[outcome.status]
-        self.progress.update(task, description=text, completed=1)
+        self.finish(outcome.name, text)
 
 
 def render_summary(out: Console, summary: RunSummary, settings: Settings) -> None:
