@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -36,7 +37,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 schema_app = typer.Typer(help="Inspect or adopt the data schema.\n\nExample: mlpilot schema show")
-audit_app = typer.Typer(help="The tamper-evident audit trail.\n\nExample: mlpilot audit verify")
+audit_app = typer.Typer()
 app.add_typer(schema_app, name="schema")
 app.add_typer(audit_app, name="audit")
 app.add_typer(route_app, name="route")
@@ -261,17 +262,83 @@ def schema_accept(reason: ReasonOpt, project: ProjectOpt = None) -> None:
     _render.console().print(f"[green]schema {row.version} is now active[/]")
 
 
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="Only events of the last period (1h, 30m, 2d) or since an ISO date/time (UTC).",
+    ),
+]
+AuditLimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many events.")]
+ActionOpt = Annotated[
+    str | None,
+    typer.Option("--action", help="Only actions starting with this, e.g. 'model.' or 'release.'."),
+]
+
+
+@audit_app.callback(invoke_without_command=True)
+def audit(
+    ctx: typer.Context,
+    project: ProjectOpt = None,
+    since: SinceOpt = None,
+    limit: AuditLimitOpt = 20,
+    action: ActionOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The tamper-evident audit trail: without a command, list the newest events.
+
+    Example: mlpilot audit --since 1h --action model.
+    """
+    if ctx.invoked_subcommand is None:
+        _list_audit(project, since=since, limit=limit, action=action, json_=json_)
+        return
+    given = [
+        name
+        for name, value, default in (
+            ("--project", project, None),
+            ("--since", since, None),
+            ("--limit", limit, 20),
+            ("--action", action, None),
+            ("--json", json_, False),
+        )
+        if value != default
+    ]
+    if given:
+        from mlpilot.errors import ConfigError
+
+        raise ConfigError(
+            f"'mlpilot audit' got {', '.join(given)} before the command "
+            f"'{ctx.invoked_subcommand}'; put the options after it, e.g. "
+            f"'mlpilot audit {ctx.invoked_subcommand} --json'"
+        )
+
+
 @audit_app.command("verify")
-def audit_verify(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
+def audit_verify(
+    project: ProjectOpt = None,
+    head: Annotated[
+        str | None,
+        typer.Option(
+            "--head",
+            help="A head an earlier verify printed: also detect events deleted from the end.",
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
     """Recompute the audit chain and report the first altered event, if any.
 
-    Example: mlpilot audit verify
+    Example: mlpilot audit verify --head 3f9a...  (the head an earlier verify printed)
     """
-    report = open_project(project).verify_audit()
+    report = open_project(project).verify_audit(head=head)
     if json_:
         _render.print_json(report.__dict__)
     elif report.ok:
-        _render.console().print(f"[green]audit chain intact[/]: {report.events} events")
+        _render.console().print(
+            f"[green]audit chain intact[/]: {report.events} events; head {report.head} "
+            "(keep it, and pass it as --head later to detect events deleted from the end)"
+        )
+    elif report.first_bad_id is None:
+        _render.console().print(f"[red]audit chain broken[/]: {report.problem}")
     else:
         _render.console().print(
             f"[red]audit chain broken[/] at event {report.first_bad_id}: {report.problem}"
@@ -283,16 +350,36 @@ def audit_verify(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
 @audit_app.command("log")
 def audit_log(
     project: ProjectOpt = None,
-    limit: Annotated[int, typer.Option(help="How many events, newest first.")] = 20,
+    since: SinceOpt = None,
+    limit: AuditLimitOpt = 20,
+    action: ActionOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Show the newest audit events: who did what, when and why.
+    """Show the newest audit events: who did what, when and why (same as 'mlpilot audit').
 
     Example: mlpilot audit log --limit 5
     """
-    events = open_project(project).audit_events(limit)
+    _list_audit(project, since=since, limit=limit, action=action, json_=json_)
+
+
+def _list_audit(
+    project: Path | None, *, since: str | None, limit: int, action: str | None, json_: bool
+) -> None:
+    """The listing behind 'mlpilot audit' and 'mlpilot audit log'."""
+    start = _since(since) if since is not None else None
+    events = open_project(project).audit_events(limit, since=start, action_prefix=action)
     if json_:
         _render.print_json([e.to_dict() for e in events])
+        return
+    out = _render.console()
+    if not events:
+        which = "".join(
+            [
+                f" with an action starting {action!r}" if action else "",
+                f" since {start:%Y-%m-%d %H:%M:%S} UTC" if start is not None else "",
+            ]
+        )
+        out.print(f"No audit events{which}.")
         return
     from rich.table import Table
 
@@ -303,7 +390,34 @@ def audit_log(
         table.add_row(
             str(e.id), f"{e.ts:%Y-%m-%d %H:%M:%S}", e.actor, e.action, e.target, e.reason or ""
         )
-    _render.console().print(table)
+    out.print(table)
+
+
+def _since(text: str) -> datetime:
+    """``--since``: a period back from now (``1h``, ``30m``, ``2d``) or an ISO date/time."""
+    from datetime import UTC, timedelta
+
+    from mlpilot.errors import ConfigError
+    from mlpilot.store import utcnow
+
+    raw = text.strip()
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        pass
+    else:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    from mlpilot.monitoring import parse_duration
+
+    try:
+        seconds = parse_duration(raw)
+    except ConfigError:
+        raise ConfigError(
+            f"--since {text!r} is neither a period nor a date/time; write a period back from "
+            "now such as '1h', '30m' or '2d', or an ISO date/time such as '2024-05-01' or "
+            "'2024-05-01T12:00' (UTC unless it names a zone)"
+        ) from None
+    return utcnow() - timedelta(seconds=seconds)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,13 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mlpilot.errors import StoreError
-from mlpilot.store import AuditEventRow, Store, utcnow
+from mlpilot.errors import ConfigError, StoreError
+from mlpilot.store import AuditEventRow, AuditHeadRow, Store, utcnow
 
 GENESIS = "0" * 64
+_HEAD = "audit"
 
 
 def default_actor() -> str:
@@ -165,27 +166,66 @@ class AuditTrail:
             prev_hash=prev,
             hash=_digest(prev, ts, actor, action, target, reason, details),
         )
+        stored = s.get(AuditHeadRow, _HEAD)
+        if stored is None:
+            # The first append after the head table arrived: count what is already chained.
+            before = s.execute(select(func.count()).select_from(AuditEventRow)).scalar_one()
+            stored = AuditHeadRow(name=_HEAD, events=int(before))
+            s.add(stored)
         s.add(row)
+        stored.hash = row.hash
+        stored.events += 1
+        stored.updated_at = ts
         s.flush()
         return _event(row)
 
     def events(
-        self, *, action: str | None = None, target: str | None = None, limit: int = 100
+        self,
+        *,
+        action: str | None = None,
+        target: str | None = None,
+        limit: int = 100,
+        since: datetime | None = None,
+        action_prefix: str | None = None,
     ) -> list[AuditEvent]:
-        """Newest first."""
+        """The newest ``limit`` events that match every filter given, newest first.
+
+        ``action`` and ``target`` match exactly; ``action_prefix`` matches the start of the
+        action (``"model."``: every model event); ``since`` keeps events at or after that time
+        (a naive ``datetime`` is taken as UTC). The filters run in SQL.
+        """
         q = select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(limit)
         if action is not None:
             q = q.where(AuditEventRow.action == action)
+        if action_prefix:
+            q = q.where(AuditEventRow.action.startswith(action_prefix, autoescape=True))
         if target is not None:
             q = q.where(AuditEventRow.target == target)
+        if since is not None:
+            q = q.where(AuditEventRow.ts >= since)
         with self.store.session() as s:
             return [_event(r) for r in s.execute(q).scalars()]
 
-    def verify(self) -> ChainReport:
-        """Recompute every hash and link; report the first event that does not fit."""
+    def verify(self, *, head: str | None = None) -> ChainReport:
+        """Recompute every hash and link; report the first event that does not fit.
+
+        That finds an event whose content was changed, and events deleted or reordered. The
+        store keeps the chain's head (last hash and length), moved in each append's
+        transaction, so events deleted from the end are found too. Someone able to rewrite the
+        head as well is caught by an earlier ``head`` kept outside the store: the chain must
+        still contain that event.
+        """
+        head = head.strip().lower() if head is not None else None
+        if head is not None and not _is_hash(head):
+            raise ConfigError(
+                f"audit chain head {head!r} is not a sha256 hash; pass the 64 hexadecimal "
+                "characters an earlier 'mlpilot audit verify' printed as the head"
+            )
         prev = GENESIS
         count = 0
+        found = head is None or head == GENESIS
         with self.store.session() as s:
+            stored = s.get(AuditHeadRow, _HEAD)
             for row in s.execute(select(AuditEventRow).order_by(AuditEventRow.id)).scalars():
                 count += 1
                 if row.prev_hash != prev:
@@ -204,4 +244,27 @@ class AuditTrail:
                 if expected != row.hash:
                     return ChainReport(False, count, row.id, "its content was altered", prev)
                 prev = row.hash
+                found = found or row.hash == head
+        if not found:
+            return ChainReport(
+                False,
+                count,
+                None,
+                f"the earlier head {head} is not in the chain: events were deleted from its "
+                "end (or the whole chain was rewritten)",
+                prev,
+            )
+        if stored is not None and (stored.hash != prev or stored.events != count):
+            return ChainReport(
+                False,
+                count,
+                None,
+                f"the chain ends at event {count} ({prev[:12]}) but its recorded head is event "
+                f"{stored.events} ({stored.hash[:12]}): events were deleted from its end",
+                prev,
+            )
         return ChainReport(True, count, head=prev)
+
+
+def _is_hash(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, overload
 
 from mlpilot.errors import PipelineDefinitionError
 
 CONTEXT_PARAM = "ctx"
+
+StateFn = Callable[[Any, Mapping[str, Any]], str | None]
+"""``state(ctx, params)``: names outside state a step's output depends on (see :class:`Step`)."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,12 @@ class Step:
     ``fingerprint`` then feeds the cache keys downstream. ``after`` names steps that must run
     (and succeed) first without passing their outputs in. A ``user_code`` step's exceptions
     are reported as :class:`~mlpilot.errors.UserCodeError`, with the user's traceback.
+
+    ``state`` is for a cached step whose output also depends on something outside its inputs
+    (e.g. which model version is the champion): it is called with the run context and the run
+    parameters each time the step's cache key is computed, and a string it returns is part of
+    the key, so a cached output is reused only while that state is the same (``None``: the
+    state does not matter this run).
     """
 
     name: str
@@ -31,6 +40,7 @@ class Step:
     description: str = field(default="", compare=False)
     after: tuple[str, ...] = ()
     user_code: bool = False
+    state: StateFn | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)
@@ -40,7 +50,11 @@ class Step:
 def step(func: Callable[..., Any], /) -> Step: ...
 @overload
 def step(
-    *, name: str | None = None, cache: bool = True, version: str = "1"
+    *,
+    name: str | None = None,
+    cache: bool = True,
+    version: str = "1",
+    state: StateFn | None = None,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 def step(
     func: Callable[..., Any] | None = None,
@@ -49,11 +63,13 @@ def step(
     name: str | None = None,
     cache: bool = True,
     version: str = "1",
+    state: StateFn | None = None,
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Make a :class:`Step` of a function; its parameter names are its inputs.
 
     A parameter named ``ctx`` receives the run context (services, not data; not part of the
-    cache key). ``version`` lets you bust the cache by hand.
+    cache key). ``version`` lets you bust the cache by hand; ``state`` names outside state the
+    output depends on (see :class:`Step`).
     """
 
     def wrap(f: Callable[..., Any]) -> Step:
@@ -68,6 +84,7 @@ def step(
             version=version,
             uses_context=CONTEXT_PARAM in params,
             description=doc,
+            state=state,
         )
 
     return wrap(func) if func is not None else wrap

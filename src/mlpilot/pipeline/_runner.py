@@ -184,6 +184,10 @@ class _Run:
                 parts[f"param:{name}"] = self._param_prints[name]
         for name in s.after:
             parts[f"after:{name}"] = self.prints[name]
+        if s.state is not None:
+            state = s.state(self.ctx, self.params)
+            if state is not None:
+                parts["state"] = state
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
     def execute(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,14 +16,22 @@ from sqlalchemy import select, update
 
 from mlpilot.config import DataSettings, GateSettings, Settings, TrainSettings, ValidateSettings
 from mlpilot.errors import ConfigError, GateFailedError, SchemaViolationError, UserCodeError
+from mlpilot.evaluation import GateCheck, GateResult
 from mlpilot.governance import AuditTrail
 from mlpilot.pipeline._dag import Pipeline, Step, step
 from mlpilot.pipeline._entrypoint import EntryPoint, fit_entrypoint
-from mlpilot.store import DatasetSnapshotRow, PipelineRunRow, SchemaRow, Store, utcnow
+from mlpilot.store import (
+    DatasetSnapshotRow,
+    PipelineRunRow,
+    SchemaRow,
+    StepExecutionRow,
+    Store,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from mlpilot.data import DataSchema, ReferenceProfile, Snapshot
-    from mlpilot.evaluation import Evaluation, GateResult
+    from mlpilot.evaluation import Evaluation
     from mlpilot.registry import ModelVersion, Registry
     from mlpilot.tracking import TrackedRun
 
@@ -42,6 +51,7 @@ class RunContext:
     _stack: ExitStack = field(default_factory=ExitStack)
     _tracker: TrackedRun | None = None
     _registry: Registry | None = None
+    _champion: tuple[Champion | None] | None = None
 
     @property
     def tracker(self) -> TrackedRun:
@@ -73,11 +83,50 @@ class RunContext:
             self._registry = Registry(self.settings, self.audit)
         return self._registry
 
+    def champion(self) -> Champion | None:
+        """The version holding ``champion`` when this run first asked (the same all run long).
+
+        Ask only after the ``train`` step (to know whether the champion is this candidate). The
+        ``gate`` step's cache key and its comparison both use this answer, so a gate result is
+        never stored under one champion after being computed against another.
+        """
+        if self._champion is None:
+            version = self.registry.by_alias("champion")
+            self._champion = (
+                None if version is None else Champion(version, self._trained_alike(version)),
+            )
+        return self._champion[0]
+
+    def _trained_alike(self, version: ModelVersion) -> bool:
+        """Whether the pipeline run that registered ``version`` trained this run's model."""
+        other = version.lineage.get("mlpilot.pipeline_run_id")
+        if not other:
+            return False
+        with self.store.session() as s:
+            rows = s.execute(
+                select(StepExecutionRow.run_id, StepExecutionRow.cache_key).where(
+                    StepExecutionRow.step == "train",
+                    StepExecutionRow.run_id.in_((self.run_id, other)),
+                )
+            ).all()
+        mine = {key for run, key in rows if run == self.run_id}
+        theirs = {key for run, key in rows if run == other}
+        return bool(mine & theirs)
+
     def close(self, exc: BaseException | None) -> None:
         if exc is None:
             self._stack.close()
         else:
             self._stack.__exit__(type(exc), exc, exc.__traceback__)
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The champion as one run sees it; ``is_candidate``: it is the very model this run
+    trained (same ``train`` cache key), so the candidate has no other model to beat."""
+
+    version: ModelVersion
+    is_candidate: bool
 
 
 @dataclass(frozen=True)
@@ -376,7 +425,40 @@ def profile(split: Split, validate: Validated, evaluate: Evaluation) -> Referenc
     )
 
 
-@step
+_VS_CHAMPION = "vs_champion"
+
+
+class CheckedGate(GateResult):
+    """The ``gate`` step's result. What ``register`` sees of it (its ``fingerprint``) leaves out
+    the champion's numbers: re-checking the same candidate against a newly promoted champion
+    must not register that candidate a second time."""
+
+    @property
+    def fingerprint(self) -> str:
+        checks = [
+            [c.name, c.rule, c.threshold, c.passed] + ([] if c.name == _VS_CHAMPION else [c.value])
+            for c in self.checks
+        ]
+        return hashlib.sha256(json.dumps([self.passed, checks]).encode()).hexdigest()
+
+
+def _champion_state(ctx: RunContext, params: Mapping[str, Any]) -> str | None:
+    """The part of the ``gate`` step's cache key naming the champion the candidate must beat.
+
+    ``none`` when there is no champion, and also when the champion is this very candidate (it
+    was registered by an earlier run of the same pipeline): nothing else to beat, so the result
+    of the run that registered it still holds.
+    """
+    gate_settings: GateSettings | None = params.get("gate_settings")
+    if gate_settings is None or gate_settings.vs_champion is None:
+        return None
+    champion = ctx.champion()
+    if champion is None or champion.is_candidate:
+        return "champion:none"
+    return f"champion:{champion.version.version}"
+
+
+@step(state=_champion_state)
 def gate(
     ctx: RunContext,
     evaluate: Evaluation,
@@ -390,23 +472,27 @@ def gate(
 
     champion_metrics: dict[str, float] | None = None
     champion_note = ""
-    if gate_settings.vs_champion is not None:
-        champion = ctx.registry.by_alias("champion")
-        if champion is not None:
-            loaded = ctx.registry.load(champion.version, actor=ctx.actor)
-            try:
-                champion_metrics = evaluate_model(
-                    loaded.model,
-                    split.x_test,
-                    split.y_test,
-                    validate.task,  # type: ignore[arg-type]
-                ).metrics
-            except UserCodeError:
-                champion_note = (
-                    f"champion v{champion.version} cannot score this data (its columns "
-                    "changed), so only the thresholds apply"
-                )
-    result = apply_gate(evaluate.metrics, gate_settings, validate.task, champion_metrics)
+    champion = ctx.champion() if gate_settings.vs_champion is not None else None
+    if champion is not None and not champion.is_candidate:
+        number = champion.version.version
+        loaded = ctx.registry.load(number, actor=ctx.actor)
+        try:
+            champion_metrics = evaluate_model(
+                loaded.model,
+                split.x_test,
+                split.y_test,
+                validate.task,  # type: ignore[arg-type]
+            ).metrics
+        except UserCodeError:
+            champion_note = (
+                f"champion v{number} cannot score this data (its columns "
+                "changed), so only the thresholds apply"
+            )
+    applied = apply_gate(evaluate.metrics, gate_settings, validate.task, champion_metrics)
+    result = CheckedGate(
+        applied.passed,
+        _name_champion(applied.checks, champion, compared=champion_metrics is not None),
+    )
     ctx.tracker.set_tags({"mlpilot.gate": "passed" if result.passed else "failed"})
     if champion_metrics:
         ctx.tracker.log_metrics({f"champion.{k}": v for k, v in champion_metrics.items()})
@@ -420,6 +506,27 @@ def gate(
     if champion_note:
         ctx.tags["mlpilot.gate_note"] = champion_note
     return result
+
+
+def _name_champion(
+    checks: tuple[GateCheck, ...], champion: Champion | None, *, compared: bool
+) -> tuple[GateCheck, ...]:
+    """``checks`` with the champion's version in the detail of the check against it."""
+    if champion is None or not (compared or champion.is_candidate):
+        return checks
+    number = champion.version.version
+
+    def named(c: GateCheck) -> GateCheck:
+        if c.name != _VS_CHAMPION:
+            return c
+        if champion.is_candidate:
+            return replace(
+                c,
+                detail=f"the candidate is the champion (version {number}): no other model to beat",
+            )
+        return replace(c, detail=f"{c.detail} [champion: version {number}]")
+
+    return tuple(named(c) for c in checks)
 
 
 @step

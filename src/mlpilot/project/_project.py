@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -156,11 +157,19 @@ class Project:
         log = PredictionLog(self.settings.journal_dir, self.settings.predictions_url)
         return Monitor(self.settings, self.store, self.registry, log, dispatcher=dispatcher)
 
-    def audit_events(self, limit: int = 50) -> list[AuditEvent]:
-        return self.audit.events(limit=limit)
+    def audit_events(
+        self,
+        limit: int = 50,
+        *,
+        since: datetime | None = None,
+        action_prefix: str | None = None,
+    ) -> list[AuditEvent]:
+        """The newest audit events, newest first (see :meth:`AuditTrail.events`)."""
+        return self.audit.events(limit=limit, since=since, action_prefix=action_prefix)
 
-    def verify_audit(self) -> ChainReport:
-        return self.audit.verify()
+    def verify_audit(self, *, head: str | None = None) -> ChainReport:
+        """Check the audit chain (see :meth:`AuditTrail.verify`)."""
+        return self.audit.verify(head=head)
 
 
 def _reason(reason: str) -> str:

@@ -224,3 +224,77 @@ class AlertRow(Base):
     delivery: Mapped[str] = mapped_column(String(20), default="none")  # none|pending|sent|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReleaseRow(Base):
+    """One release of a retrained model: a durable state machine, one row per release.
+
+    ``state`` goes ``triggered → training → gated → (rejected | canary | shadow) → analysing →
+    (promoted | rolled_back)``, or ``failed`` from any middle state; ``history`` keeps each
+    transition with its time and note, ``analysis`` the latest statistics of the online test.
+    """
+
+    __tablename__ = "mlpilot_releases"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project: Mapped[str] = mapped_column(String(100), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    strategy: Mapped[str] = mapped_column(String(20))
+    trigger_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    trigger: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    pipeline_run_id: Mapped[str | None] = mapped_column(String(36))
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    champion_version: Mapped[int | None] = mapped_column(Integer)
+    rollout_at: Mapped[datetime | None]
+    decision: Mapped[str | None] = mapped_column(String(20))  # promote|rollback
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    analysis: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    history: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"transitions": [...]}
+
+
+class TriggerEventRow(Base):
+    """A trigger that fired: started a release, or was coalesced into one, or held back."""
+
+    __tablename__ = "mlpilot_trigger_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(100), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(30))  # schedule|new_data|drift|performance|manual
+    ts: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20))  # pending|released|coalesced|cooldown
+    release_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class AutopilotStateRow(Base):
+    """A small durable value the controller keeps between ticks (last schedule slot, data
+    fingerprint)."""
+
+    __tablename__ = "mlpilot_autopilot_state"
+
+    project: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime]
+
+
+class AuditHeadRow(Base):
+    """The audit chain's head: its last hash and length, moved in the same transaction as each
+    append, so deleting the newest events is detected like any other edit."""
+
+    __tablename__ = "mlpilot_audit_head"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    events: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
