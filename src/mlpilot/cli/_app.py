@@ -335,7 +335,7 @@ def audit_verify(
     elif report.ok:
         _render.console().print(
             f"[green]audit chain intact[/]: {report.events} events; head {report.head} "
-            "(keep it, and pass it as --head later to detect events deleted from the end)"
+            "(kept outside the store, --head later also catches a rewritten chain head)"
         )
     elif report.first_bad_id is None:
         _render.console().print(f"[red]audit chain broken[/]: {report.problem}")

@@ -11,7 +11,7 @@ from sqlalchemy import delete, update
 
 from mlpilot.cli import main
 from mlpilot.project import Project
-from mlpilot.store import AuditEventRow, utcnow
+from mlpilot.store import AuditEventRow, AuditHeadRow, utcnow
 
 
 @pytest.fixture
@@ -103,6 +103,7 @@ def test_audit_verify_with_an_earlier_head_detects_a_deleted_last_event(
     project = Project.open(audited, env={})
     with project.store.session() as s:  # the fixture's back-dated event breaks the chain
         s.execute(delete(AuditEventRow))
+        s.execute(delete(AuditHeadRow))
     project.audit.record("a", target="t", actor="ann")
     last = project.audit.record("b", target="t", actor="ann")
     assert main(["audit", "verify", "--project", str(audited)]) == 0
