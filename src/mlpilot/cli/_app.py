@@ -407,7 +407,7 @@ def _since(text: str) -> datetime:
         pass
     else:
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    from mlpilot.monitoring import parse_duration
+    from mlpilot.config import parse_duration
 
     try:
         seconds = parse_duration(raw)

@@ -50,8 +50,8 @@ def monitor(
 
     Example: mlpilot monitor --since 1h --html report.html
     """
+    from mlpilot.config import parse_duration
     from mlpilot.errors import ConfigError
-    from mlpilot.monitoring import parse_duration
 
     if window is not None and since is not None:
         raise ConfigError("give either --window N or --since PERIOD, not both")

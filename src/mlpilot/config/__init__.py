@@ -5,6 +5,7 @@ environment variables < overrides passed in (CLI flags). Nothing is read at impo
 call :func:`load_settings` and pass the result on.
 """
 
+from mlpilot.config._durations import parse_duration
 from mlpilot.config._loader import PROJECT_FILE, find_project_dir, load_settings
 from mlpilot.config._models import (
     DEFAULT_THRESHOLDS,
@@ -53,4 +54,5 @@ __all__ = [
     "VsChampion",
     "find_project_dir",
     "load_settings",
+    "parse_duration",
 ]
