@@ -22,6 +22,8 @@ cause with ``raise ... from exc``::
     │   └── IntegrityError           exit 1, HTTP 409  an artifact does not match its pinned digest
     ├── StoreError                   exit 1, HTTP 503  the metadata store failed
     │   └── LockedError              exit 1, HTTP 409  another process holds the lock
+    ├── ReleaseError                 exit 1, HTTP 409  the autopilot refused a release operation
+    │   └── ReleaseNotFoundError     exit 1, HTTP 404  no release has that id
     ├── AuthError                    exit 1, HTTP 401  no valid token
     │   └── ForbiddenError           exit 1, HTTP 403  the token's role does not allow this
     └── ServingError                 exit 1, HTTP 503  the prediction service cannot answer
@@ -59,6 +61,8 @@ __all__ = [
     "PredictionNotFoundError",
     "ProjectNotFoundError",
     "RegistryError",
+    "ReleaseError",
+    "ReleaseNotFoundError",
     "RequestError",
     "RequestValidationError",
     "SchemaViolationError",
@@ -265,6 +269,20 @@ class LockedError(StoreError):
 
     headline = "Another mlpilot process is busy with this project"
     http_status = 409
+
+
+class ReleaseError(MlpilotError):
+    """The autopilot cannot start or change a release (one is in flight, a bad version)."""
+
+    headline = "Release refused"
+    http_status = 409
+
+
+class ReleaseNotFoundError(ReleaseError):
+    """No release has this id."""
+
+    headline = "Release not found"
+    http_status = 404
 
 
 class AuthError(MlpilotError):

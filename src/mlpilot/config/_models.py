@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _COMPARISON = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(\.\d*)?([eE][-+]?\d+)?)\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -339,6 +339,149 @@ class CiSettings(_Section):
     )
 
 
+TriggerKind = Literal["schedule", "new_data", "drift", "performance"]
+
+
+class TriggerSettings(_Section):
+    """One ``[[trigger]]``: when the autopilot retrains (``mlpilot retrain`` always can)."""
+
+    on: TriggerKind = Field(
+        description="schedule (cron), new_data (the source's fingerprint changed), drift (a "
+        "drift monitor breached N evaluations in a row) or performance (a performance monitor "
+        "breached with enough labels, N evaluations in a row)."
+    )
+    cron: str | None = Field(
+        default=None, description="For schedule: five cron fields in UTC, e.g. '0 3 * * *'."
+    )
+    monitor: str | None = Field(
+        default=None,
+        description="For drift/performance: the monitor series to watch; default drift.share "
+        "or performance.<metric>.",
+    )
+    consecutive: int = Field(
+        default=2, ge=1, le=100, description="Breached evaluations in a row that fire it."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TriggerSettings:
+        if self.on == "schedule":
+            if not self.cron:
+                raise ValueError("a schedule trigger needs cron = '<5 fields>', e.g. '0 3 * * *'")
+            from croniter import croniter
+
+            if len(self.cron.split()) != 5 or not croniter.is_valid(self.cron):
+                raise ValueError(
+                    f"cron {self.cron!r} is not five valid cron fields "
+                    "(minute hour day month weekday), e.g. '0 3 * * *'"
+                )
+        elif self.cron is not None:
+            raise ValueError(f"cron applies only to schedule triggers, not to {self.on!r}")
+        if self.monitor is not None and self.on not in ("drift", "performance"):
+            raise ValueError("monitor applies only to drift and performance triggers")
+        return self
+
+    @property
+    def name(self) -> str:
+        """How the trigger is named in releases and the audit trail."""
+        if self.on == "schedule":
+            return f"schedule:{self.cron}"
+        return self.on if self.monitor is None else f"{self.on}:{self.monitor}"
+
+
+class AnalysisSettings(_Section):
+    """``release.analysis``: how a challenger is judged on live traffic.
+
+    The comparison uses anytime-valid confidence sequences, so the controller may look after
+    every request without inflating the error rate.
+    """
+
+    metric: Literal["auto", "accuracy", "mae", "mse"] = Field(
+        default="auto",
+        description="Per-row metric on labelled feedback: accuracy (classification), mae or "
+        "mse (regression); auto picks accuracy or mae by task.",
+    )
+    margin: float = Field(
+        default=0.02,
+        ge=0.0,
+        description="Non-inferiority margin in the metric's units: promote when the challenger "
+        "is not worse than the champion by more than this.",
+    )
+    require_better: bool = Field(
+        default=False, description="Promote only when the challenger is significantly better."
+    )
+    alpha: float = Field(default=0.05, gt=0.0, lt=0.5, description="Error level of the test.")
+    min_requests: int = Field(
+        default=200, ge=1, description="Answered rows per variant before any promotion."
+    )
+    min_labels: int = Field(
+        default=100,
+        ge=0,
+        description="Labelled rows per variant before a promotion; 0 decides on errors and "
+        "latency alone.",
+    )
+    max_minutes: float = Field(
+        default=30.0, gt=0.0, description="Longest analysis; then on_timeout applies."
+    )
+    on_timeout: Literal["rollback", "promote"] = Field(
+        default="rollback",
+        description="What happens when max_minutes pass without a decision.",
+    )
+    max_error_rate: float = Field(
+        default=0.01, ge=0.0, le=1.0, description="Guard: challenger share of failed requests."
+    )
+    min_errors: int = Field(
+        default=5, ge=1, description="Failed challenger requests before the error guard acts."
+    )
+    max_latency_ratio: float | None = Field(
+        default=3.0, gt=1.0, description="Guard: challenger p99 latency / champion p99."
+    )
+    max_p99_ms: float | None = Field(
+        default=None, gt=0.0, description="Guard: the challenger's p99 latency in ms."
+    )
+
+
+class ReleaseSettings(_Section):
+    """``[release]``: how a model that passed the gate reaches production."""
+
+    strategy: Literal["canary", "shadow", "ab", "direct"] = Field(
+        default="canary",
+        description="canary (a share of live traffic), shadow (a copy of it; no user sees the "
+        "answers), ab (a fixed split) or direct (promote at once).",
+    )
+    canary_traffic: float = Field(default=0.1, gt=0.0, lt=1.0)
+    ab_traffic: float = Field(default=0.5, gt=0.0, lt=1.0)
+    analysis: AnalysisSettings = AnalysisSettings()
+
+
+class AutopilotSettings(_Section):
+    """``[autopilot]``: the controller's pace and its brakes against trigger storms."""
+
+    tick_seconds: float = Field(
+        default=2.0, gt=0.0, description="How often the controller looks at its releases."
+    )
+    monitor_seconds: float = Field(
+        default=30.0, gt=0.0, description="How often it evaluates and records the monitors."
+    )
+    monitor_window: int = Field(
+        default=1000, ge=1, description="Rows of the prediction log each evaluation reads."
+    )
+    cooldown_minutes: float = Field(
+        default=30.0,
+        ge=0.0,
+        description="After a release ends, automatic triggers only record (a manual retrain "
+        "still starts).",
+    )
+    max_concurrent: int = Field(
+        default=1, ge=1, le=1, description="Releases in flight at once (one challenger slot)."
+    )
+    lease_seconds: float = Field(
+        default=30.0, gt=0.0, description="How long the controller's lease lasts unrenewed."
+    )
+    max_attempts: int = Field(
+        default=2, ge=1, le=10, description="Training attempts of one release after crashes."
+    )
+
+
 class StoreSettings(_Section):
     """``[store]``: where mlpilot keeps its state. Relative paths are under the project."""
 
@@ -370,6 +513,9 @@ class Settings(_Section):
     serve: ServeSettings = ServeSettings()
     monitor: MonitorSettings = MonitorSettings()
     ci: CiSettings = CiSettings()
+    release: ReleaseSettings = ReleaseSettings()
+    autopilot: AutopilotSettings = AutopilotSettings()
+    trigger: tuple[TriggerSettings, ...] = ()
     store: StoreSettings = StoreSettings()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)

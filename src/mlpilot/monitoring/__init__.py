@@ -8,6 +8,7 @@ from mlpilot.monitoring._alerts import AlertDispatcher, check_webhook_url, recen
 from mlpilot.monitoring._drift import drift_frame
 from mlpilot.monitoring._html import render_html, write_html
 from mlpilot.monitoring._monitor import Monitor, parse_duration
+from mlpilot.monitoring._performance import canonical
 from mlpilot.monitoring._report import (
     Alert,
     Distribution,
@@ -42,6 +43,7 @@ __all__ = [
     "ScopeReport",
     "Statistic",
     "Window",
+    "canonical",
     "check_webhook_url",
     "drift_frame",
     "parse_duration",

@@ -16,6 +16,7 @@ from mlpilot.governance import AuditTrail, ChainReport, default_actor
 from mlpilot.store import SchemaRow, Store, utcnow
 
 if TYPE_CHECKING:
+    from mlpilot.autopilot import Autopilot
     from mlpilot.governance import AuditEvent
     from mlpilot.monitoring import Monitor
     from mlpilot.pipeline import RunListener, RunSummary
@@ -156,6 +157,21 @@ class Project:
             dispatcher.retry_pending()
         log = PredictionLog(self.settings.journal_dir, self.settings.predictions_url)
         return Monitor(self.settings, self.store, self.registry, log, dispatcher=dispatcher)
+
+    def autopilot(self, *, tag: str | None = None, monitors: bool = True) -> Autopilot:
+        """The project's autopilot controller (it acts once it holds the project's lease)."""
+        from mlpilot.autopilot import Autopilot
+        from mlpilot.serving import PredictionLog
+
+        log = PredictionLog(self.settings.journal_dir, self.settings.predictions_url)
+        return Autopilot(
+            self.settings,
+            self.store,
+            self.registry,
+            log=log,
+            monitor=self.monitor() if monitors else None,
+            tag=tag,
+        )
 
     def audit_events(
         self,

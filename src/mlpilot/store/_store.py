@@ -145,8 +145,37 @@ class Store:
         try:
             yield holder
         finally:
-            with self.session() as s:
-                s.execute(delete(LockRow).where(LockRow.name == name, LockRow.holder == holder))
+            self.release(name, holder)
+
+    def acquire(self, name: str, *, ttl: timedelta, tag: str | None = None) -> str | None:
+        """Try once to take the lease ``name`` (no waiting); the holder string, or ``None``.
+
+        For leases held across many transactions (the autopilot's): keep it with
+        :meth:`renew` before ``ttl`` runs out and give it back with :meth:`release`. ``tag``
+        tells apart several holders in one process.
+        """
+        holder = _holder() if tag is None else f"{_holder()} #{tag}"
+        return holder if self._try_acquire(name, holder, ttl) else None
+
+    def renew(self, name: str, holder: str, *, ttl: timedelta) -> bool:
+        """Extend ``holder``'s lease ``name`` by ``ttl`` from now; ``False`` if it was lost."""
+        with self.session() as s:
+            done = s.execute(
+                update(LockRow)
+                .where(LockRow.name == name, LockRow.holder == holder)
+                .values(expires_at=utcnow() + ttl)
+            )
+            return bool(getattr(done, "rowcount", 0) == 1)
+
+    def release(self, name: str, holder: str) -> None:
+        """Give back ``holder``'s lease ``name`` (a no-op when it is no longer held)."""
+        with self.session() as s:
+            s.execute(delete(LockRow).where(LockRow.name == name, LockRow.holder == holder))
+
+    def holder(self, name: str) -> str | None:
+        """Who holds the lease ``name`` now (expired or not), or ``None``."""
+        current = self._current_holder(name)
+        return None if current is None else current[0]
 
     def _try_acquire(self, name: str, holder: str, ttl: timedelta) -> bool:
         now = utcnow()
@@ -181,6 +210,8 @@ class Store:
 
 def _dead_local_holder(holder: str) -> bool:
     parts = holder.split(" ")
+    if len(parts) == 5 and parts[4].startswith("#"):
+        parts = parts[:4]
     if len(parts) != 4 or parts[2] != "on" or parts[3] != socket.gethostname():
         return False
     try:
