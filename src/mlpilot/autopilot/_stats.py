@@ -61,6 +61,8 @@ def mean_sequence(
         / (t * t * rho2)
         * math.log(math.sqrt(t * rho2 + 1.0) / (alpha / 2.0))
     )
+    if bounded:
+        return Interval(mean, max(0.0, mean - radius), min(1.0, mean + radius), n)
     return Interval(mean, mean - radius, mean + radius, n)
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlpilot.cli import _render
+from mlpilot.cli._autopilot_cmds import autopilot, release_app, releases, retrain, up
 from mlpilot.cli._ci_cmds import ci
 from mlpilot.cli._monitor_cmds import alerts, monitor
 from mlpilot.cli._options import (
@@ -43,6 +44,11 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(route_app, name="route")
 app.add_typer(token_app, name="token")
 app.add_typer(predictions_app, name="predictions")
+app.add_typer(release_app, name="release")
+app.command()(autopilot)
+app.command()(up)
+app.command()(retrain)
+app.command()(releases)
 app.command()(monitor)
 app.command()(alerts)
 app.command()(ci)
@@ -153,24 +159,31 @@ def quickstart(
         "mlpilot-quickstart"
     ),
 ) -> None:
-    """Create the bundled breast-cancer example and run the whole loop on it, offline.
+    """Create the bundled breast-cancer example and run the whole loop on it, offline: train,
+    serve, drift, automatic retrain and canary, promotion, a bad challenger rolled back.
 
     Example: mlpilot quickstart /tmp/demo
     """
-    from mlpilot.config import PROJECT_FILE
-    from mlpilot.project import init_project
+    import time
+
+    from mlpilot.cli._autopilot_cmds import releases_table
+    from mlpilot.project import run_demo
 
     out = _render.console()
-    if not (directory / PROJECT_FILE).exists():
-        init_project(directory, name="breast-cancer", ci="github")
-        out.print(f"[green]created[/] example project in {directory.resolve()}")
-    proj = open_project(directory)
-    _run(proj, use_cache=True, promote=False, quiet=False)
-    out.print(_render.models_table(proj.models(), proj.name))
+    began = time.monotonic()
+
+    def say(text: str) -> None:
+        out.print(f"[dim]{time.monotonic() - began:6.1f}s[/] {text}")
+
+    result = run_demo(directory, say=say)
+    out.print(releases_table(result.releases, "breast-cancer"))
+    _render.demo_summary(out, result)
     out.print(
-        f"Next: [bold]cd {directory}[/], then [bold]mlpilot serve[/], send requests, and "
-        "[bold]mlpilot monitor[/]; or [bold]mlpilot audit verify[/]"
+        f"Next: [bold]cd {directory}[/], then [bold]mlpilot up[/], [bold]mlpilot releases[/], "
+        "[bold]mlpilot release show ID[/], [bold]mlpilot monitor[/], [bold]mlpilot audit[/]"
     )
+    if result.audit is not None and not result.audit.ok:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mlpilot.config import Settings
     from mlpilot.errors import MlpilotError
     from mlpilot.pipeline import RunSummary, Step, StepOutcome
+    from mlpilot.project import DemoResult
     from mlpilot.registry import ModelVersion
 
 
@@ -163,3 +164,25 @@ def models_table(versions: list[ModelVersion], name: str) -> Table:
             f"{v.created_at:%Y-%m-%d %H:%M}",
         )
     return table
+
+
+def demo_summary(out: Console, result: DemoResult) -> None:
+    """The quickstart's closing figures."""
+
+    def secs(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} s"
+
+    table = Table(title="the loop, measured", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("versions: v1 → retrained v2 → bad", f"{result.v1} → {result.v2} → {result.bad}")
+    table.add_row("recovery (drift onset → v2 serving as champion)", secs(result.recovery_seconds))
+    table.add_row("requests the bad challenger answered", str(result.bad_requests))
+    table.add_row("rollback (decision → last challenger answer)", secs(result.rollback_seconds))
+    table.add_row("requests sent / failed", f"{result.requests} / {result.failed_requests}")
+    audit = result.audit
+    verdict = "-" if audit is None else ("[green]intact[/]" if audit.ok else "[red]BROKEN[/]")
+    events = "" if audit is None else f" ({audit.events} events)"
+    table.add_row("audit chain (mlpilot audit verify)", verdict + events)
+    table.add_row("whole demo", secs(result.seconds))
+    out.print(table)
