@@ -28,6 +28,7 @@ from mlpilot.autopilot._releases import (
     TERMINAL,
     Release,
     ReleaseBook,
+    crash_point,
 )
 from mlpilot.autopilot._triggers import check_triggers
 from mlpilot.config import Settings
@@ -471,6 +472,7 @@ class Autopilot:
             raise
         except MlpilotError as exc:
             return self._fail(release, f"training failed: {exc.message}")
+        crash_point("after:trained")
         champion = self.registry.by_alias("champion")
         fields: dict[str, Any] = {
             "pipeline_run_id": summary.run_id,
@@ -532,6 +534,7 @@ class Autopilot:
         self.registry.set_alias(
             CHALLENGER, version, actor=ACTOR, reason=f"release {release.id[:8]}"
         )
+        crash_point("after:challenger_alias")
         cfg = self.settings.release
         weights: dict[str, float] | None = None
         mode = strategy
@@ -546,6 +549,7 @@ class Autopilot:
             actor=ACTOR,
             reason=f"release {release.id[:8]}: {strategy} of version {version}",
         )
+        crash_point("after:route")
         share = "" if weights is None else f" ({weights['challenger']:.0%} of traffic)"
         return self.book.move(
             release.id,
@@ -595,6 +599,7 @@ class Autopilot:
         reason = f"release {release.id[:8]}: {release.decision_reason or release.decision}"
         if release.decision == "promote":
             self.registry.promote(version, reason=reason, actor=ACTOR)
+            crash_point("after:promote_alias")
             self._single(reason)
             return self.book.move(
                 release.id,
@@ -603,6 +608,7 @@ class Autopilot:
                 note=f"version {version} is the champion",
             )
         self._single(reason)
+        crash_point("after:rollback_route")
         self._withdraw(version, reason)
         return self.book.move(
             release.id,

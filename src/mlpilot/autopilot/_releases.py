@@ -3,6 +3,8 @@ also writes its audit event, so the store and the audit trail never disagree."""
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from mlpilot.store import AutopilotStateRow, ReleaseRow, Store, TriggerEventRow,
 
 __all__ = [
     "ACTOR",
+    "CRASH_ENV",
     "IN_FLIGHT",
     "ROLLOUT_STATES",
     "TERMINAL",
@@ -27,6 +30,20 @@ __all__ = [
 ]
 
 ACTOR = "autopilot"
+CRASH_ENV = "MLPILOT_AUTOPILOT_CRASH_AT"
+"""Fault injection for crash tests: a comma-separated list of points (``after:<state>``,
+``after:decided``, ``after:trained``, ``after:challenger_alias``, ``after:route``,
+``after:promote_alias``, ``after:rollback_route``); the controller process SIGKILLs itself
+when it reaches one. Unset in normal use."""
+
+
+def crash_point(name: str) -> None:
+    """Kill this process at ``name`` if the crash tests asked for it (see :data:`CRASH_ENV`)."""
+    wanted = os.environ.get(CRASH_ENV)
+    if wanted and name in wanted.split(","):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 TERMINAL = frozenset({"promoted", "rolled_back", "rejected", "failed"})
 ROLLOUT_STATES = frozenset({"canary", "shadow", "ab", "analysing"})
 IN_FLIGHT = frozenset({"triggered", "training", "gated"}) | ROLLOUT_STATES
@@ -373,7 +390,9 @@ class ReleaseBook:
                     session=s,
                 )
             s.flush()
-            return _release(row, [event])
+            started = _release(row, [event])
+        crash_point(f"after:{state}")
+        return started
 
     def move(
         self,
@@ -414,7 +433,9 @@ class ReleaseBook:
                 session=s,
             )
             s.flush()
-            return _release(row)
+            moved = _release(row)
+        crash_point(f"after:{state}")
+        return moved
 
     def note_analysis(self, release_id: str, analysis: dict[str, Any]) -> None:
         """Keep the latest statistics of an undecided analysis (no transition, no event)."""
@@ -455,7 +476,9 @@ class ReleaseBook:
                     session=s,
                 )
             s.flush()
-            return _release(row)
+            decided = _release(row)
+        crash_point("after:decided")
+        return decided
 
     @staticmethod
     def _write(
