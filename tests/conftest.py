@@ -41,6 +41,25 @@ def write_project(
     return directory
 
 
+SCALED_TRAIN_PY = """\
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+
+def train(frame, target, max_iter=1000):
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
+    return model.fit(frame.drop(columns=[target]), frame[target])
+"""
+
+
+def write_scaled_project(directory: Path, **kwargs: str) -> Path:
+    """A project whose ``pipeline.py:train`` scales, then fits a logistic regression."""
+    write_project(directory, entrypoint="pipeline.py:train", **kwargs)
+    (directory / "pipeline.py").write_text(SCALED_TRAIN_PY, encoding="utf-8")
+    return directory
+
+
 @pytest.fixture
 def project_dir(tmp_path: Path) -> Path:
     return write_project(tmp_path / "proj")

@@ -230,7 +230,11 @@ def decide(
     if settings.min_labels and min(chal.labelled, champ.labelled) < settings.min_labels:
         waiting.append(f"labels {min(chal.labelled, champ.labelled)}/{settings.min_labels}")
     if not waiting:
-        waiting.append("the confidence sequence still spans the margin")
+        waiting.append(
+            "the confidence sequence still spans the margin"
+            if gain is not None or settings.min_labels == 0
+            else "labels of both variants for the test"
+        )
     return "continue", "waiting: " + ", ".join(waiting)
 
 

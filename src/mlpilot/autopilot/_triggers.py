@@ -9,7 +9,7 @@ fingerprint with the one seen last; ``schedule`` fires once per cron slot that p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -65,7 +65,7 @@ def _schedule(trigger: TriggerSettings, book: ReleaseBook, now: datetime) -> Fir
 
     key = f"trigger.{trigger.name}"
     cron = str(trigger.cron)
-    latest = croniter(cron, now).get_prev(datetime)
+    latest = croniter(cron, now + timedelta(seconds=1)).get_prev(datetime)  # slot <= now
     state = book.state(key)
     if state is None:  # first look: the schedule starts from now, no catch-up
         book.set_state(key, {"slot": latest.isoformat()})

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sqlalchemy import select
-from tests.conftest import write_project
+from tests.conftest import write_scaled_project
 
 from mlpilot.autopilot import Autopilot, Release
 from mlpilot.errors import ModelNotFoundError, ReleaseError, ReleaseNotFoundError
@@ -35,28 +35,11 @@ FAST = (
 )
 
 
-TRAIN_PY = """\
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-
-
-def train(frame, target, max_iter=1000):
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
-    return model.fit(frame.drop(columns=[target]), frame[target])
-"""
-
-
 @pytest.fixture(scope="module")
-def project_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    directory = write_project(
-        tmp_path_factory.mktemp("autopilot") / "proj",
-        name="pilot",
-        source="data.csv",
-        entrypoint="pipeline.py:train",
-        extra=FAST,
+def project_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = write_scaled_project(
+        tmp_path_factory.mktemp("autopilot") / "proj", name="pilot", source="data.csv", extra=FAST
     )
-    (directory / "pipeline.py").write_text(TRAIN_PY, encoding="utf-8")
     frame = load_breast_cancer(as_frame=True).frame
     frame.to_csv(directory / "data.csv", index=False)
     for i, seed in enumerate((None, 1, 2)):
