@@ -22,7 +22,7 @@ install-dev: $(UV)  ## the runtime plus the dev tools
 	$(UV) sync --frozen --extra dev --python $(PYTHON)
 
 demo: install  ## create the bundled example in ./demo and run the whole loop on it, offline
-	$(BIN)/mlpilot quickstart demo
+	$(BIN)/mlpilot quickstart demo --fresh
 
 lint:
 	$(BIN)/ruff check src tests benchmarks

@@ -23,44 +23,65 @@ def mlpilot(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_quickstart_then_the_everyday_verbs(tmp_path: Path) -> None:
+def test_quickstart_runs_the_whole_loop_then_the_everyday_verbs(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
     first = mlpilot("quickstart", str(demo), cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    assert "run succeeded" in first.stdout
-    assert "breast-cancer version 1 @champion" in first.stdout
-    assert "Gate             PASSED" in first.stdout
+    assert first.returncode == 0, first.stdout + first.stderr
+    out = " ".join(first.stdout.split())
+    assert "drift: the partner lab's new scanner" in out
+    assert "promoted: version 2 is the champion" in out
+    assert "rolled_back: all traffic back to champion 2; version 3 withdrawn" in out
+    assert "requests sent / failed" in out
+    assert "/ 0 │" in out  # no failed request through both releases
+    assert "intact" in out
     assert (demo / ".mlpilot" / "mlflow.db").is_file()
-    assert (demo / ".mlpilot" / "mlpilot.db").is_file()
     assert not (demo / "mlruns").exists()
 
-    again = mlpilot("run", "--json", cwd=demo)
-    assert again.returncode == 0, again.stderr
-    summary = json.loads(again.stdout)
-    assert summary["status"] == "unchanged"
-    assert summary["model_version"] == 1
+    releases = json.loads(mlpilot("releases", "--json", cwd=demo).stdout)
+    assert [r["state"] for r in releases] == ["rolled_back", "promoted"]
+    bad, good = releases
+    assert good["trigger"].split(":")[0] in ("drift", "performance")
+    assert good["decision"] == "promote"
+    assert good["analysis"]["challenger"]["metric"] > good["analysis"]["champion"]["metric"]
+    assert bad["model_version"] == 3
+    assert "significantly worse" in bad["decision_reason"]
 
-    models = mlpilot("models", "--json", cwd=demo)
-    [v1] = json.loads(models.stdout)
-    assert v1["version"] == 1
-    assert v1["aliases"] == ["champion"]
-    assert v1["metrics"]["roc_auc"] > 0.95
+    models = {
+        m["version"]: m["aliases"] for m in json.loads(mlpilot("models", "--json", cwd=demo).stdout)
+    }
+    assert models == {1: [], 2: ["champion"], 3: []}
+
+    again = mlpilot("quickstart", str(demo), cwd=tmp_path)
+    assert again.returncode == 2
+    assert "pass --fresh" in again.stderr
 
     missing = mlpilot("promote", "9", "--reason", "typo", cwd=demo)
     assert missing.returncode == 1
     assert "Error: Model not found" in missing.stderr
     assert "Traceback" not in missing.stderr
 
-    no_history = mlpilot("rollback", "--reason", "nothing to go back to", cwd=demo)
-    assert no_history.returncode == 1
-    assert "Traceback" not in no_history.stderr
-
-    log = mlpilot("audit", "log", "--json", cwd=demo)
-    actions = [e["action"] for e in json.loads(log.stdout)]
-    assert actions[:2] == ["pipeline.unchanged", "pipeline.succeeded"]
+    log = json.loads(mlpilot("audit", "--json", "--action", "release.", cwd=demo).stdout)
+    assert {"release.promoted", "release.rolled_back", "release.decided"} <= {
+        e["action"] for e in log
+    }
     verify = mlpilot("audit", "verify", cwd=demo)
     assert verify.returncode == 0
     assert "audit chain intact" in verify.stdout
+
+
+def test_run_twice_trains_once(tmp_path: Path) -> None:
+    proj = tmp_path / "p"
+    assert mlpilot("init", str(proj), cwd=tmp_path).returncode == 0
+    first = mlpilot("run", "--json", cwd=proj)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["status"] == "succeeded"
+    again = mlpilot("run", "--json", cwd=proj)
+    summary = json.loads(again.stdout)
+    assert summary["status"] == "unchanged"
+    assert summary["model_version"] == 1
+    no_history = mlpilot("rollback", "--reason", "nothing to go back to", cwd=proj)
+    assert no_history.returncode == 1
+    assert "Traceback" not in no_history.stderr
 
 
 def test_init_run_with_failing_gate_exits_1(tmp_path: Path) -> None:

@@ -158,6 +158,9 @@ def quickstart(
     directory: Annotated[Path, typer.Argument(help="Where to create the example project.")] = Path(
         "mlpilot-quickstart"
     ),
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Recreate DIRECTORY if an earlier quickstart left it.")
+    ] = False,
 ) -> None:
     """Create the bundled breast-cancer example and run the whole loop on it, offline: train,
     serve, drift, automatic retrain and canary, promotion, a bad challenger rolled back.
@@ -175,7 +178,7 @@ def quickstart(
     def say(text: str) -> None:
         out.print(f"[dim]{time.monotonic() - began:6.1f}s[/] {text}")
 
-    result = run_demo(directory, say=say)
+    result = run_demo(directory, say=say, fresh=fresh)
     out.print(releases_table(result.releases, "breast-cancer"))
     _render.demo_summary(out, result)
     out.print(

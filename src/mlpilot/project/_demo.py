@@ -11,6 +11,7 @@ bad challenger answered, failed requests, and the audit chain's verification.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlpilot.errors import MlpilotError, ServingError
+from mlpilot.errors import ConfigError, MlpilotError, ServingError
 from mlpilot.project import _demo_data as world
 from mlpilot.project._project import Project
 from mlpilot.project._scaffold import init_project
@@ -177,10 +178,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def create_demo_project(directory: Path) -> Path:
-    """The example project with a file data source and the quickstart's autopilot settings."""
-    if (directory / "mlpilot.toml").exists():
-        return directory
+def create_demo_project(directory: Path, *, fresh: bool = False) -> Path:
+    """The example project with a file data source and the quickstart's autopilot settings.
+
+    The demo tells its story from the start, so it needs a new directory; ``fresh`` recreates
+    one that holds an earlier run of the demo (and refuses to delete anything else).
+    """
+    if directory.exists() and any(directory.iterdir()):
+        toml = directory / "mlpilot.toml"
+        ours = (
+            toml.is_file()
+            and 'name = "breast-cancer"' in toml.read_text(encoding="utf-8")
+            and (directory / DATA_FILE).is_file()
+        )
+        if not (fresh and ours):
+            hint = (
+                "pass --fresh to recreate the example there"
+                if ours
+                else "it is not an earlier quickstart, so nothing there is deleted"
+            )
+            raise ConfigError(
+                f"{directory} is not empty: the quickstart needs a new directory; choose "
+                f"another one ({hint})"
+            )
+        shutil.rmtree(directory)
     init_project(directory, name="breast-cancer", source=DATA_FILE, ci="github")
     toml = directory / "mlpilot.toml"
     text = toml.read_text(encoding="utf-8").replace(
@@ -264,10 +285,11 @@ def wait_for(
     raise MlpilotError(f"the demo waited {timeout:g} s for {what}; it did not happen")
 
 
-def run_demo(directory: Path, *, say: Say, seed: int = 0) -> DemoResult:
+def run_demo(directory: Path, *, say: Say, seed: int = 0, fresh: bool = False) -> DemoResult:
     """Run the whole loop on a new example project in ``directory``; see the module's doc."""
     started = time.monotonic()
-    create_demo_project(directory)
+    create_demo_project(directory, fresh=fresh)
+    say(f"created the example project in {directory.resolve()}")
     result = DemoResult(project_dir=directory.resolve())
     project = Project.open(directory)
     if project.registry.by_alias("champion") is None:
