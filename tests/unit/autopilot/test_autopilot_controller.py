@@ -518,3 +518,30 @@ def test_run_stops_on_the_event_and_gives_the_lease_back(project: Project) -> No
     assert ticks
     assert ticks[0].active
     assert project.store.holder(ap.lease_name) is None
+
+
+@pytest.mark.parametrize(
+    ("strategy", "weights"),
+    [("shadow", {"champion": 1.0}), ("ab", {"champion": 0.7, "challenger": 0.3})],
+)
+def test_shadow_and_ab_releases_set_their_route(
+    project_dir: Path, strategy: str, weights: dict[str, float]
+) -> None:
+    project = Project.open(
+        project_dir, env={}, overrides={"release.strategy": strategy, "release.ab_traffic": 0.3}
+    )
+    try:
+        ap = pilot(project)
+        release = ap.release_version(2, reason=f"{strategy} check")
+        ap.step()
+        current = ap.release(release.id)
+        route = RouteStore(project.store, project.audit).get(project.name)
+        assert states(current) == ["triggered", "gated", strategy, "analysing"]
+        assert route.mode == strategy
+        assert route.weights == pytest.approx(weights)
+        ap._fail(current, "test: end it")
+        ap.close()
+        assert RouteStore(project.store, project.audit).get(project.name).mode == "single"
+        assert project.registry.by_alias("challenger") is None
+    finally:
+        project.store.dispose()
