@@ -153,7 +153,14 @@ class Autopilot:
         """Tick every ``tick_seconds`` until ``stop`` is set; gives the lease back at the end."""
         try:
             while not stop.is_set():
-                report = self.step()
+                try:
+                    report = self.step()
+                except Exception as exc:  # one bad tick must not stop the autopilot
+                    _log.exception("autopilot tick failed")
+                    what = exc.message if isinstance(exc, MlpilotError) else repr(exc)
+                    report = TickReport(
+                        active=self.active, holder=self._holder, messages=(f"tick failed: {what}",)
+                    )
                 if on_tick is not None:
                     on_tick(report)
                 stop.wait(self.settings.autopilot.tick_seconds)
@@ -175,9 +182,11 @@ class Autopilot:
     _reconcile_due = False
 
     def close(self) -> None:
-        """Give the lease back and close the log."""
+        """Give the lease back and close the prediction log(s)."""
         self._drop_lease()
         self.log.close()
+        if self.monitor is not None:
+            self.monitor.log.close()
 
     def _take_lease(self) -> bool:
         ttl = timedelta(seconds=self.settings.autopilot.lease_seconds)

@@ -545,3 +545,38 @@ def test_shadow_and_ab_releases_set_their_route(
         assert project.registry.by_alias("challenger") is None
     finally:
         project.store.dispose()
+
+
+class _BrokenMonitor:
+    """A monitor whose evaluation raises something unexpected (a bug, a full disk)."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+
+    def evaluate(self, **_kw: Any) -> Any:
+        raise RuntimeError("disk full")
+
+
+def test_a_tick_that_fails_is_reported_and_the_loop_goes_on(project_dir: Path) -> None:
+    project = Project.open(
+        project_dir,
+        env={},
+        overrides={"autopilot.tick_seconds": 0.05, "autopilot.monitor_seconds": 0.01},
+    )
+    try:
+        ap = pilot(project)
+        ap.monitor = _BrokenMonitor(ap.log)  # type: ignore[assignment]
+        stop = threading.Event()
+        ticks: list[Any] = []
+        thread = threading.Thread(target=ap.run, args=(stop,), kwargs={"on_tick": ticks.append})
+        thread.start()
+        deadline = time.monotonic() + 30
+        while len(ticks) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        thread.join(timeout=30)
+        assert len(ticks) >= 3
+        assert all("tick failed: RuntimeError('disk full')" in t.messages for t in ticks)
+        assert project.store.holder(ap.lease_name) is None
+    finally:
+        project.store.dispose()
