@@ -34,6 +34,7 @@ def test_quickstart_runs_the_whole_loop_then_the_everyday_verbs(tmp_path: Path) 
     assert "requests sent / failed" in out
     assert "/ 0 │" in out  # no failed request through both releases
     assert "intact" in out
+    assert "stopped cleanly on SIGTERM (both processes) │ yes" in out
     assert (demo / ".mlpilot" / "mlflow.db").is_file()
     assert not (demo / "mlruns").exists()
 

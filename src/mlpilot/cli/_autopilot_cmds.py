@@ -283,6 +283,10 @@ def _print_tick(out: Console, report: TickReport, last: dict[str, Any] | None = 
         out.print(f"{stamp} nothing to do")
 
 
+class _Stopped(Exception):
+    """SIGINT or SIGTERM reached 'mlpilot up'."""
+
+
 def up(
     project: ProjectOpt = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
@@ -316,8 +320,19 @@ def up(
     for pair in set_ or []:
         command += ["--set", pair]
     child = subprocess.Popen(command)
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        raise _Stopped
+
+    # uvicorn handles SIGINT/SIGTERM while it serves, then raises the signal again with the
+    # handlers it found; before it serves (while it starts) the signal arrives here directly.
+    # Either way _Stopped ends run_server, the child is stopped and 'up' exits 0.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     try:
         run_server(proj.settings, given)
+    except _Stopped:
+        pass
     finally:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)

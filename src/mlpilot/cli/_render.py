@@ -184,5 +184,7 @@ def demo_summary(out: Console, result: DemoResult) -> None:
     verdict = "-" if audit is None else ("[green]intact[/]" if audit.ok else "[red]BROKEN[/]")
     events = "" if audit is None else f" ({audit.events} events)"
     table.add_row("audit chain (mlpilot audit verify)", verdict + events)
+    stopped = "[green]yes[/]" if result.stopped_cleanly else "[red]no[/]"
+    table.add_row("'mlpilot up' stopped cleanly on SIGTERM (both processes)", stopped)
     table.add_row("whole demo", secs(result.seconds))
     out.print(table)

@@ -168,6 +168,7 @@ class DemoResult:
     rollback_seconds: float | None = None
     requests: int = 0
     failed_requests: int = 0
+    stopped_cleanly: bool = False
     releases: list[Release] = field(default_factory=list)
     audit: ChainReport | None = None
 
@@ -262,15 +263,30 @@ class Stack:
         self.stop()
         raise ServingError(f"'mlpilot up' did not become ready in 120 s; see its log {log}")
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """SIGTERM ``mlpilot up``; whether it exited 0 and left no process behind."""
+        clean = True
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=60)
+                clean = self.proc.wait(timeout=60) == 0
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+                clean = False
+        else:
+            clean = False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the autopilot child finishes its tick, then exits
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            clean = False
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
         self.log.close()
+        return clean
 
 
 def wait_for(
@@ -361,7 +377,7 @@ def run_demo(directory: Path, *, say: Say, seed: int = 0, fresh: bool = False) -
         traffic.stop.set()
         traffic.join(timeout=30)
         say("stopping 'mlpilot up' (SIGTERM: the service and the autopilot)")
-        stack.stop()
+        result.stopped_cleanly = stack.stop()
     answers = traffic.answers
     result.requests = len(answers)
     result.failed_requests = sum(1 for a in answers if a.status != 200)
