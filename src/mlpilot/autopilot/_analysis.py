@@ -28,8 +28,11 @@ __all__ = ["Analysis", "VariantStats", "analyse", "metric_for"]
 Verdict = Literal["promote", "rollback", "continue"]
 MIN_ROWS_FOR_INTERVAL = 10
 """Labelled rows per variant before the (asymptotic) confidence sequence is used at all."""
-MIN_ROWS_FOR_LATENCY = 50
-"""Answered requests of the challenger before its latency guards act."""
+MIN_ROWS_FOR_MEDIAN = 50
+"""Answered requests of each variant before the median latency ratio guard acts."""
+MIN_ROWS_FOR_P99 = 1000
+"""Answered requests before a p99 guard acts: with fewer, the p99 is one or two stalled
+requests (a GC pause, a cold cache) and rolls healthy models back."""
 
 
 @dataclass(frozen=True)
@@ -249,24 +252,34 @@ def _guard(chal: VariantStats, champ: VariantStats, settings: AnalysisSettings) 
             f"error guard: the challenger failed {chal.errors} requests ({rate:.1%}) against "
             f"the champion's {base:.1%}; allowed excess {settings.max_error_rate:.1%}"
         )
-    if chal.requests >= MIN_ROWS_FOR_LATENCY and chal.latency_p99_ms is not None:
-        if settings.max_p99_ms is not None and chal.latency_p99_ms > settings.max_p99_ms:
-            return (
-                f"latency guard: challenger p99 {chal.latency_p99_ms:.1f} ms > "
-                f"{settings.max_p99_ms:g} ms"
-            )
-        ratio = settings.max_latency_ratio
-        champ_p99 = champ.latency_p99_ms
-        if (
-            ratio is not None
-            and champ_p99
-            and champ.requests >= MIN_ROWS_FOR_LATENCY
-            and chal.latency_p99_ms > ratio * champ_p99
-        ):
-            return (
-                f"latency guard: challenger p99 {chal.latency_p99_ms:.1f} ms is more than "
-                f"{ratio:g}x the champion's {champ_p99:.1f} ms"
-            )
+    ratio = settings.max_latency_ratio
+    chal_p50, champ_p50 = chal.latency_p50_ms, champ.latency_p50_ms
+    if (
+        ratio is not None
+        and chal_p50 is not None
+        and champ_p50
+        and min(chal.requests, champ.requests) >= MIN_ROWS_FOR_MEDIAN
+        and chal_p50 > ratio * champ_p50
+    ):
+        return (
+            f"latency guard: challenger median {chal_p50:.1f} ms is more than {ratio:g}x the "
+            f"champion's {champ_p50:.1f} ms"
+        )
+    chal_p99, champ_p99 = chal.latency_p99_ms, champ.latency_p99_ms
+    if chal.requests < MIN_ROWS_FOR_P99 or chal_p99 is None:
+        return None
+    if settings.max_p99_ms is not None and chal_p99 > settings.max_p99_ms:
+        return f"latency guard: challenger p99 {chal_p99:.1f} ms > {settings.max_p99_ms:g} ms"
+    if (
+        ratio is not None
+        and champ_p99
+        and champ.requests >= MIN_ROWS_FOR_P99
+        and chal_p99 > ratio * champ_p99
+    ):
+        return (
+            f"latency guard: challenger p99 {chal_p99:.1f} ms is more than {ratio:g}x the "
+            f"champion's {champ_p99:.1f} ms"
+        )
     return None
 
 

@@ -114,25 +114,17 @@ class Autopilot:
                 "another version"
             )
         champion = self.registry.by_alias("champion")
-        event = self.book.fire(
+        return self.book.start_new(
             "manual",
             f"release:v{version}",
             reason=text,
             actor=actor or default_actor(),
             details={"version": version},
+            strategy=self.settings.release.strategy,
+            model_version=version,
+            champion_version=champion.version if champion else None,
+            note=f"version {version} released by hand: {text}",
         )
-        try:
-            return self.book.start(
-                event,
-                strategy=self.settings.release.strategy,
-                state="gated",
-                model_version=version,
-                champion_version=champion.version if champion else None,
-                note=f"version {version} released by hand: {text}",
-            )
-        except ReleaseError:
-            self.book.settle(event, "refused", release_id=None, note="a release is in flight")
-            raise
 
     def releases(self, limit: int = 50) -> list[Release]:
         return self.book.recent(limit)
@@ -324,22 +316,9 @@ class Autopilot:
     # -- one tick -----------------------------------------------------------------------------
 
     def tick(self) -> TickReport:
-        """Monitors (when due), triggers, then the release in flight, as far as it can go."""
+        """Triggers, the release in flight (as far as it can go), then the monitors (when due)."""
         report = TickReport(active=True, holder=self._holder)
         messages: list[str] = []
-        now = self.clock()
-        if (
-            self.monitor is not None
-            and now - self._last_evaluation >= self.settings.autopilot.monitor_seconds
-        ):
-            self._last_evaluation = now
-            try:
-                evaluation = self.monitor.evaluate(rows=self.settings.autopilot.monitor_window)
-                if evaluation.scopes:
-                    self.monitor.record(evaluation)
-                    report.evaluated = True
-            except MlpilotError as exc:
-                messages.append(f"monitor evaluation failed: {exc.message}")
         report.fired = tuple(self._fire_triggers())
         self._take_pending(messages)
         self._adopt_handed_over_challenger(messages)
@@ -352,8 +331,28 @@ class Autopilot:
                 break
             active = moved
         report.release = active
+        # the monitors last: an evaluation over a large log must not delay a release decision
+        report.evaluated = self._evaluate_monitors(messages)
         report.messages = tuple(messages)
         return report
+
+    def _evaluate_monitors(self, messages: list[str]) -> bool:
+        now = self.clock()
+        if (
+            self.monitor is None
+            or now - self._last_evaluation < self.settings.autopilot.monitor_seconds
+        ):
+            return False
+        self._last_evaluation = now
+        try:
+            evaluation = self.monitor.evaluate(rows=self.settings.autopilot.monitor_window)
+        except MlpilotError as exc:
+            messages.append(f"monitor evaluation failed: {exc.message}")
+            return False
+        if not evaluation.scopes:
+            return False
+        self.monitor.record(evaluation)
+        return True
 
     def _fire_triggers(self) -> list[str]:
         last = self.book.last_finished()
@@ -394,11 +393,14 @@ class Autopilot:
                     f"{self.settings.autopilot.cooldown_minutes:g} minutes ago",
                 )
                 continue
-            release = self.book.start(
-                event.id,
-                strategy=self.settings.release.strategy,
-                note=f"{event.kind} trigger '{event.name}': {event.reason or ''}".strip(),
-            )
+            try:
+                release = self.book.start(
+                    event.id,
+                    strategy=self.settings.release.strategy,
+                    note=f"{event.kind} trigger '{event.name}': {event.reason or ''}".strip(),
+                )
+            except ReleaseError:  # another process opened a release meanwhile: next tick
+                continue
             messages.append(f"release {release.id[:8]} triggered by {event.name}")
 
     def _adopt_handed_over_challenger(self, messages: list[str]) -> None:
@@ -416,16 +418,13 @@ class Autopilot:
             )
             return
         champion = self.registry.by_alias("champion")
-        event = self.book.fire(
+        self.book.start_new(
             "registered",
             f"challenger:v{holder.version}",
             reason=f"version {holder.version} was registered as challenger",
+            actor=ACTOR,
             details={"version": holder.version},
-        )
-        self.book.start(
-            event,
             strategy=self.settings.release.strategy,
-            state="gated",
             model_version=holder.version,
             champion_version=champion.version if champion else None,
             note=f"version {holder.version} registered as challenger outside a release",

@@ -333,66 +333,122 @@ class ReleaseBook:
         note: str,
     ) -> Release:
         """Open a release for the pending trigger ``event_id`` (one release per trigger)."""
-        now = utcnow()
-        release_id = str(uuid.uuid4())
         with self.store.session() as s:
             self.store.serialize(s, f"release:{self.project}")
             event = s.get(TriggerEventRow, event_id)
             if event is None or event.status != "pending":
                 raise ReleaseError(f"trigger {event_id} was already taken; nothing to start")
-            busy = s.scalars(
-                select(ReleaseRow.id).where(
-                    ReleaseRow.project == self.project, ReleaseRow.state.in_(IN_FLIGHT)
-                )
-            ).first()
-            if busy is not None:
-                raise ReleaseError(
-                    f"release {busy[:8]} of project '{self.project}' is in flight; one release "
-                    "runs at a time: wait for it, or see 'mlpilot release show "
-                    f"{busy[:8]}'"
-                )
-            transitions = [{"state": "triggered", "at": now.isoformat(), "note": note}]
-            if state != "triggered":
-                transitions.append({"state": state, "at": now.isoformat(), "note": note})
-            row = ReleaseRow(
-                id=release_id,
-                project=self.project,
-                state=state,
-                strategy=strategy,
-                trigger_id=event_id,
-                trigger=event.name,
-                reason=event.reason,
-                actor=event.actor,
-                created_at=now,
-                updated_at=now,
-                attempts=0,
-                model_version=model_version,
-                champion_version=champion_version,
-                analysis={},
-                history={"transitions": transitions},
-            )
-            s.add(row)
-            event.status = "released"
-            event.release_id = release_id
-            s.flush()
-            for t in transitions:
-                self.audit.record(
-                    f"release.{t['state']}",
-                    target=f"release:{self.project}/{release_id}",
-                    actor=ACTOR,
-                    reason=note,
-                    details={
-                        "trigger": event.name,
-                        "kind": event.kind,
-                        "strategy": strategy,
-                        "model_version": model_version,
-                    },
-                    session=s,
-                )
-            s.flush()
-            started = _release(row, [event])
+            started = self._open(s, event, strategy, state, model_version, champion_version, note)
         crash_point(f"after:{state}")
         return started
+
+    def start_new(
+        self,
+        kind: str,
+        name: str,
+        *,
+        reason: str,
+        actor: str,
+        details: dict[str, Any],
+        strategy: str,
+        model_version: int,
+        champion_version: int | None,
+        note: str,
+    ) -> Release:
+        """Record a trigger and open its release for an existing version, in one transaction
+        (so the controller never sees the trigger without its release)."""
+        with self.store.session() as s:
+            self.store.serialize(s, f"release:{self.project}")
+            event = TriggerEventRow(
+                project=self.project,
+                name=name,
+                kind=kind,
+                ts=utcnow(),
+                actor=actor,
+                reason=reason,
+                details=details,
+                status="pending",
+            )
+            self._check_free(s)
+            s.add(event)
+            s.flush()
+            self.audit.record(
+                "trigger.fired",
+                target=f"trigger:{self.project}/{event.id}",
+                actor=actor,
+                reason=reason,
+                details={"kind": kind, "name": name, **details},
+                session=s,
+            )
+            started = self._open(s, event, strategy, "gated", model_version, champion_version, note)
+        crash_point("after:gated")
+        return started
+
+    def _check_free(self, s: Session) -> None:
+        busy = s.scalars(
+            select(ReleaseRow.id).where(
+                ReleaseRow.project == self.project, ReleaseRow.state.in_(IN_FLIGHT)
+            )
+        ).first()
+        if busy is not None:
+            raise ReleaseError(
+                f"release {busy[:8]} of project '{self.project}' is in flight; one release "
+                f"runs at a time: wait for it, or see 'mlpilot release show {busy[:8]}'"
+            )
+
+    def _open(
+        self,
+        s: Session,
+        event: TriggerEventRow,
+        strategy: str,
+        state: str,
+        model_version: int | None,
+        champion_version: int | None,
+        note: str,
+    ) -> Release:
+        self._check_free(s)
+        now = utcnow()
+        release_id = str(uuid.uuid4())
+        transitions = [{"state": "triggered", "at": now.isoformat(), "note": note}]
+        if state != "triggered":
+            transitions.append({"state": state, "at": now.isoformat(), "note": note})
+        row = ReleaseRow(
+            id=release_id,
+            project=self.project,
+            state=state,
+            strategy=strategy,
+            trigger_id=event.id,
+            trigger=event.name,
+            reason=event.reason,
+            actor=event.actor,
+            created_at=now,
+            updated_at=now,
+            attempts=0,
+            model_version=model_version,
+            champion_version=champion_version,
+            analysis={},
+            history={"transitions": transitions},
+        )
+        s.add(row)
+        event.status = "released"
+        event.release_id = release_id
+        s.flush()
+        for t in transitions:
+            self.audit.record(
+                f"release.{t['state']}",
+                target=f"release:{self.project}/{release_id}",
+                actor=ACTOR,
+                reason=note,
+                details={
+                    "trigger": event.name,
+                    "kind": event.kind,
+                    "strategy": strategy,
+                    "model_version": model_version,
+                },
+                session=s,
+            )
+        s.flush()
+        return _release(row, [event])
 
     def move(
         self,

@@ -53,13 +53,10 @@ def mean_sequence(
         var = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
     else:
         return Interval(mean, -math.inf, math.inf, n)
-    rho2 = _rho_squared(alpha / 2.0, horizon)
+    rho2 = _rho_squared(alpha, horizon)
     t = float(n)
     radius = math.sqrt(var) * math.sqrt(
-        2.0
-        * (t * rho2 + 1.0)
-        / (t * t * rho2)
-        * math.log(math.sqrt(t * rho2 + 1.0) / (alpha / 2.0))
+        2.0 * (t * rho2 + 1.0) / (t * t * rho2) * math.log(math.sqrt(t * rho2 + 1.0) / alpha)
     )
     if bounded:
         return Interval(mean, max(0.0, mean - radius), min(1.0, mean + radius), n)

@@ -433,10 +433,13 @@ class AnalysisSettings(_Section):
         default=5, ge=1, description="Failed challenger requests before the error guard acts."
     )
     max_latency_ratio: float | None = Field(
-        default=3.0, gt=1.0, description="Guard: challenger p99 latency / champion p99."
+        default=3.0,
+        gt=1.0,
+        description="Guard: challenger median latency / champion's (after 50 requests each), "
+        "and p99 / p99 (after 1000, when a p99 is more than one stalled request).",
     )
     max_p99_ms: float | None = Field(
-        default=None, gt=0.0, description="Guard: the challenger's p99 latency in ms."
+        default=None, gt=0.0, description="Guard: the challenger's p99 latency in ms (after 1000)."
     )
 
 

@@ -66,7 +66,7 @@ cooldown_minutes = 1         # production: 30-360
 
 [serve]
 poll_seconds = 0.2
-compact_seconds = 5
+compact_seconds = 15
 
 [[trigger]]
 on = "drift"

@@ -355,9 +355,13 @@ def test_a_trigger_during_a_release_is_coalesced_and_after_it_held_by_the_cooldo
 
 def test_only_one_release_runs_at_a_time(project: Project) -> None:
     ap = pilot(project)
+    before = len(ap.book.triggers(500))
     ap.release_version(2, reason="first")
+    # the trigger and its release are one transaction: no tick ever sees the trigger pending
+    assert ap.book.triggers(10, status="pending") == []
     with pytest.raises(ReleaseError, match="in flight"):
         ap.release_version(3, reason="second")
+    assert len(ap.book.triggers(500)) == before + 1  # the refused one left nothing behind
     ap.close()
 
 

@@ -168,7 +168,12 @@ CFG = AnalysisSettings(min_requests=100, min_labels=50, margin=0.05, max_minutes
 
 
 def stats(version: int, **kw: object) -> VariantStats:
-    base: dict[str, object] = {"requests": 200, "labelled": 100, "latency_p99_ms": 5.0}
+    base: dict[str, object] = {
+        "requests": 200,
+        "labelled": 100,
+        "latency_p50_ms": 2.0,
+        "latency_p99_ms": 5.0,
+    }
     return VariantStats(version=version, **(base | kw))  # type: ignore[arg-type]
 
 
@@ -207,9 +212,17 @@ def stats(version: int, **kw: object) -> VariantStats:
         ),
         (stats(2, errors=6), None, 1, CFG, "rollback", "error guard"),
         (stats(2, errors=4), None, 1, CFG, "continue", "labels"),
-        (stats(2, latency_p99_ms=20.0), None, 1, CFG, "rollback", "latency guard"),
         (
-            stats(2, latency_p99_ms=9.0),
+            stats(2, latency_p50_ms=7.0),
+            None,
+            1,
+            CFG,
+            "rollback",
+            "latency guard: challenger median",
+        ),
+        (stats(2, latency_p99_ms=80.0), None, 1, CFG, "continue", "labels"),  # too few for p99
+        (
+            stats(2, requests=1000, latency_p99_ms=9.0),
             None,
             1,
             CFG.model_copy(update={"max_p99_ms": 8.0}),
