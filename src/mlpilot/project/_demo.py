@@ -33,7 +33,7 @@ from mlpilot.project._scaffold import init_project
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlpilot.autopilot import Release
+    from mlpilot.autopilot import Release, ReleaseBook
     from mlpilot.governance import ChainReport
 
 __all__ = ["DEMO_SETTINGS", "DemoResult", "Traffic", "run_demo"]
@@ -329,7 +329,7 @@ def run_demo(directory: Path, *, say: Say, seed: int = 0, fresh: bool = False) -
         drifted = world.sample_rows(world.drift(world.base_frame()), 500, rng)
         write_data(directory, drifted)
         say("the new scanner's labelled cases land in the data source")
-        release = _wait_release(project, say, timeout=150, first=True)
+        release = _wait_release(project, say, timeout=150, known=set())
         result.v2 = release.model_version
         recovered = wait_for(
             f"v2 (version {result.v2}) answering as champion",
@@ -350,6 +350,7 @@ def run_demo(directory: Path, *, say: Say, seed: int = 0, fresh: bool = False) -
             "drift began"
         )
         time.sleep(2)
+        known = {r.id for r in _book(project).recent(100)}
         say("a deliberately bad challenger: trained on labels spoilt by a broken join")
         write_data(directory, world.bad_labels(drifted, rng))
         lenient = {
@@ -364,7 +365,7 @@ def run_demo(directory: Path, *, say: Say, seed: int = 0, fresh: bool = False) -
         result.bad = bad.model_version
         write_data(directory, drifted)
         say(f"version {result.bad} registered as challenger, the gate switched off by hand")
-        release = _wait_release(project, say, timeout=120, first=False)
+        release = _wait_release(project, say, timeout=120, known=known)
         decided = release.decided_at or release.finished_at
         rolled = decided.timestamp() if decided else time.time()
         time.sleep(2)
@@ -381,17 +382,24 @@ def run_demo(directory: Path, *, say: Say, seed: int = 0, fresh: bool = False) -
     answers = traffic.answers
     result.requests = len(answers)
     result.failed_requests = sum(1 for a in answers if a.status != 200)
-    result.releases = project.autopilot(monitors=False).releases(10)[::-1]
+    result.releases = _book(project).recent(10)[::-1]
     result.audit = project.verify_audit()
     result.seconds = time.monotonic() - started
     project.store.dispose()
     return result
 
 
-def _wait_release(project: Project, say: Say, *, timeout: float, first: bool) -> Release:
-    """Follow the autopilot's next release to its end, telling each new state."""
+def _book(project: Project) -> ReleaseBook:
+    from mlpilot.autopilot import ReleaseBook
+
+    return ReleaseBook(project.store, project.audit, project.name)
+
+
+def _wait_release(project: Project, say: Say, *, timeout: float, known: set[str]) -> Release:
+    """Follow the autopilot's first release not in ``known`` (ids taken before whatever starts
+    it, so a release that ends fast is not missed) to its end, telling each new state."""
     ap = project.autopilot(monitors=False)
-    known = {r.id for r in ap.releases(100)} if not first else set()
+    known = set(known)
     seen: set[tuple[str, str]] = set()
     deadline = time.monotonic() + timeout
     try:
