@@ -74,9 +74,10 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()  # reap it: an unreaped Popen warns (an error in the tests)
         if self.proc.stderr:
             self.proc.stderr.close()
 
