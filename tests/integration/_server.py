@@ -53,6 +53,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its workers too can be killed as one group
         )
         self.client = httpx.Client(base_url=self.url, timeout=30)
         deadline = time.monotonic() + 120
@@ -76,7 +77,7 @@ class Server:
             try:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()  # reap it: an unreaped Popen warns (an error in the tests)
         if self.proc.stderr:
             self.proc.stderr.close()
