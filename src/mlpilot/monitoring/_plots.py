@@ -1,19 +1,19 @@
 """The plots of the HTML monitoring report, as plotly figures (drawn by plotly.js in the page).
 
-Every text given to plotly.js goes through :func:`plot_text`: plotly.js reads a few HTML tags and
-entities in its labels, so user-controlled names are escaped there too. plotly is imported inside
-the functions.
+Every text given to plotly.js goes through :func:`plot_text` (from :mod:`mlpilot.reports`):
+plotly.js reads a few HTML tags and entities in its labels, so user-controlled names are escaped
+there too. plotly is imported inside the functions.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from mlpilot.monitoring._report import FeatureDrift, HistoryPoint
+from mlpilot.reports import plot_text, plotly_js
 
 __all__ = [
     "MAX_HISTORY_SERIES",
@@ -44,11 +44,6 @@ _PALETTE = (
 )
 _RED = "#d62728"
 _GREY = "#9e9e9e"
-
-
-def plot_text(text: str) -> str:
-    """Text for plotly.js, which reads a few HTML tags and entities in its labels: escaped."""
-    return html.escape(text, quote=False)
 
 
 def _short(text: str, limit: int) -> str:
@@ -311,11 +306,3 @@ def history_figure(
             **extra,
         ),
     )
-
-
-def plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    bundle: str = get_plotlyjs()
-    # Never let the inlined bundle close its own <script> element.
-    return bundle.replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
