@@ -24,6 +24,7 @@ cause with ``raise ... from exc``::
     │   └── LockedError              exit 1, HTTP 409  another process holds the lock
     ├── ReleaseError                 exit 1, HTTP 409  the autopilot refused a release operation
     │   └── ReleaseNotFoundError     exit 1, HTTP 404  no release has that id
+    ├── AssessmentError              exit 2, HTTP 400  a maturity assessment cannot start
     ├── AuthError                    exit 1, HTTP 401  no valid token
     │   └── ForbiddenError           exit 1, HTTP 403  the token's role does not allow this
     └── ServingError                 exit 1, HTTP 503  the prediction service cannot answer
@@ -43,6 +44,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "Anomaly",
+    "AssessmentError",
     "AuthError",
     "ConfigError",
     "DataError",
@@ -283,6 +285,14 @@ class ReleaseNotFoundError(ReleaseError):
 
     headline = "Release not found"
     http_status = 404
+
+
+class AssessmentError(MlpilotError):
+    """A maturity assessment cannot start: no such path, a bad answers file or criteria file."""
+
+    headline = "Assessment error"
+    exit_code = 2
+    http_status = 400
 
 
 class AuthError(MlpilotError):

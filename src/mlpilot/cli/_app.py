@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlpilot.cli import _render
+from mlpilot.cli._assess_cmds import assess
 from mlpilot.cli._autopilot_cmds import autopilot, release_app, releases, retrain, up
 from mlpilot.cli._ci_cmds import ci
 from mlpilot.cli._monitor_cmds import alerts, monitor
@@ -52,6 +53,7 @@ app.command()(releases)
 app.command()(monitor)
 app.command()(alerts)
 app.command()(ci)
+app.command()(assess)
 
 
 @app.command()
