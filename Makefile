@@ -21,8 +21,9 @@ install: $(UV)  ## the runtime environment in .venv (keeps dev tools if present)
 install-dev: $(UV)  ## the runtime plus the dev tools
 	$(UV) sync --frozen --extra dev --python $(PYTHON)
 
-demo: install  ## create the bundled example in ./demo and run the whole loop on it, offline
+demo: install  ## create the bundled example in ./demo, run the whole loop on it, offline, and assess it
 	$(BIN)/mlpilot quickstart demo --fresh
+	$(BIN)/mlpilot assess demo --no-input --brief --html demo/.mlpilot/reports/maturity.html
 
 lint:
 	$(BIN)/ruff check src tests benchmarks

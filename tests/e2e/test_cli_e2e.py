@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,6 +69,42 @@ def test_quickstart_runs_the_whole_loop_then_the_everyday_verbs(tmp_path: Path) 
     verify = mlpilot("audit", "verify", cwd=demo)
     assert verify.returncode == 0
     assert "audit chain intact" in verify.stdout
+
+    # the example, after the loop, stands at the top of every model wherever evidence decides
+    report = tmp_path / "maturity.html"
+    assessed = mlpilot(
+        "assess", str(demo), "--no-input", "--json", "--html", str(report), cwd=tmp_path
+    )
+    assert assessed.returncode == 0, assessed.stderr
+    result = json.loads(assessed.stdout)
+    assert result["live"] is True
+    assert report.is_file()
+    for model in result["models"]:
+        top = model["levels"][-1]["number"]
+        for dim in model["dimensions"]:
+            where = (model["id"], dim["id"])
+            if dim["level"] == top:
+                continue
+            # below the top only where a question nobody answered stands in the way
+            assert dim["possible"] == top, (where, _unmet(dim))
+            assert dim["needs_answers"], where
+            assert {c["status"] for c in dim["criteria"]} <= {"met", "unknown"}, _unmet(dim)
+        evidence_only = [d for d in model["dimensions"] if not d["needs_answers"]]
+        assert evidence_only, model["id"]
+    live = {key for key, fact in result["facts"].items() if key.startswith("live.") and fact["met"]}
+    assert {
+        "live.retrain_automatic",
+        "live.rollbacks",
+        "live.online_analysis",
+        "live.audit",
+    } <= live
+    floor = mlpilot("assess", "--no-input", "--brief", "--min-level", "azure=4", cwd=demo)
+    assert floor.returncode == 1  # the people's dimensions are unknown without answers
+    assert "Below the required level" in floor.stderr
+
+
+def _unmet(dimension: dict[str, Any]) -> list[str]:
+    return [f"{c['id']}: {c['status']}" for c in dimension["criteria"] if c["status"] != "met"]
 
 
 def test_run_twice_trains_once(tmp_path: Path) -> None:

@@ -211,7 +211,33 @@ def create_demo_project(directory: Path, *, fresh: bool = False) -> Path:
     )
     toml.write_text(text + DEMO_SETTINGS.format(), encoding="utf-8")
     write_data(directory, world.base_frame())
+    _commit(directory)
     return directory
+
+
+def _commit(directory: Path) -> None:
+    """Put the example under version control (one commit, tagged), as a real project is.
+
+    Runs and model versions then record the commit they were built from. Without git on the
+    PATH the demo runs all the same, untracked.
+    """
+    git = shutil.which("git")
+    if git is None:
+        return
+    identity = [
+        *("-c", "user.name=mlpilot quickstart", "-c", "user.email=quickstart@mlpilot.invalid"),
+        *("-c", "commit.gpgSign=false", "-c", "tag.gpgSign=false"),
+    ]
+    for args in (
+        ["init", "--quiet"],
+        ["add", "--all"],
+        [*identity, "commit", "--quiet", "-m", "The example project"],
+        [*identity, "tag", "-a", "example-1", "-m", "The example as created"],
+    ):
+        try:
+            subprocess.run([git, *args], cwd=directory, check=True, capture_output=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return  # a broken git: the demo runs untracked
 
 
 def write_data(directory: Path, frame: pd.DataFrame) -> None:
