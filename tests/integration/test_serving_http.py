@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -252,12 +253,44 @@ def test_sigkill_loses_no_acknowledged_prediction(trained: Project) -> None:
         srv.client.post("/predict", json={"records": RECORDS[:1]}).json()["request_id"]
         for _ in range(100)
     ]
+    children = _children(srv.proc.pid)
+    assert children  # the workers and the compactor
     srv.proc.send_signal(signal.SIGKILL)
     srv.proc.wait(timeout=10)
+    # nothing of the killed server lives on: its workers and compactor see they are orphaned
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.2)
+    assert [_cmdline(pid) for pid in children if _alive(pid)] == []
     srv.stop()
     log = PredictionLog(trained.settings.journal_dir, trained.settings.predictions_url)
     missing = [rid for rid in acked if log.find(rid) is None]
     assert missing == []
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    return f"pid {pid}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 JSON = st.recursive(

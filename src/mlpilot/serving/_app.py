@@ -23,12 +23,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError as FastAPIValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from mlpilot.config import Settings
 from mlpilot.errors import (
     ConfigError,
     MlpilotError,
-    PredictionNotFoundError,
     RequestValidationError,
 )
 from mlpilot.serving._deployment import poll_forever
@@ -40,6 +40,7 @@ from mlpilot.serving._service import (
     journal_failure,
     predict_rows,
     read_json,
+    record_feedback,
     rotate_loop,
     routed,
     service_of,
@@ -243,26 +244,9 @@ def _routes(app: FastAPI, settings: Settings) -> None:
                     "send {'request_id': ..., 'label': ...} or {'feedback': [...]}", "request_id"
                 )
             items = [FeedbackItem(request_id=body.request_id, label=body.label, row=body.row)]
-        recorded = duplicates = 0
-        for item in items:
-            if service.log.find(item.request_id) is None:
-                raise PredictionNotFoundError(
-                    f"no logged prediction has request_id {item.request_id[:64]!r}; send the "
-                    "request_id that /predict returned"
-                )
-            if service.log.has_feedback(item.request_id, item.label, item.row):
-                duplicates += 1
-                continue
-            service.journal.append(
-                {
-                    "kind": "feedback",
-                    "request_id": item.request_id,
-                    "ts": time.time(),
-                    "label": item.label,
-                    "row": item.row,
-                }
-            )
-            recorded += 1
+        labels = [(item.request_id, item.label, item.row) for item in items]
+        # Reads files and queries Parquet: in a worker thread, not on the event loop.
+        recorded, duplicates = await run_in_threadpool(record_feedback, service, labels)
         return {"recorded": recorded, "duplicates": duplicates}
 
     @app.get("/health/live", tags=["health"])

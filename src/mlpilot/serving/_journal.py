@@ -159,16 +159,19 @@ class Journal:
             return None
         self._fd, self._path = None, None
         try:
-            if self.fsync:
-                os.fsync(fd)
+            try:
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            if self._size == 0:
+                path.unlink(missing_ok=True)
+                return None
+            closed = closed_path(path)
+            path.replace(closed)
         finally:
-            os.close(fd)
+            # Live until renamed: a compactor of this process must not take it meanwhile.
             _LIVE_SEGMENTS.discard(str(path))
-        if self._size == 0:
-            path.unlink(missing_ok=True)
-            return None
-        closed = path.with_name(path.name[: -len(OPEN_SUFFIX)] + CLOSED_SUFFIX)
-        path.replace(closed)
         if self.fsync:
             _fsync_dir(self.directory)
         self._size = 0
@@ -247,6 +250,13 @@ def segment_of(path: Path) -> Segment | None:
     parts = stem.rsplit("-", 3)
     pid = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else None
     return Segment(path=path, stem=stem, closed=closed, pid=pid)
+
+
+def closed_path(path: Path) -> Path:
+    """The name an open segment ``path`` takes when it is closed (``path`` if it is closed)."""
+    if path.name.endswith(CLOSED_SUFFIX) or not path.name.endswith(OPEN_SUFFIX):
+        return path
+    return path.with_name(path.name[: -len(OPEN_SUFFIX)] + CLOSED_SUFFIX)
 
 
 def list_segments(directory: Path) -> list[Segment]:
@@ -381,9 +391,13 @@ class Compactor:
     def _compact(self, segment: Segment) -> None:
         path = segment.path
         if not segment.closed:
-            closed = path.with_name(segment.stem + CLOSED_SUFFIX)
-            _log.info("journal %s: writer %s is gone, compacting it", path.name, segment.pid)
-            path.replace(closed)
+            closed = closed_path(path)
+            try:
+                path.replace(closed)
+            except FileNotFoundError:
+                pass  # its writer closed it since the listing
+            else:
+                _log.info("journal %s: writer %s is gone, compacting it", path.name, segment.pid)
             path = closed
         batch = _Batch()
         for record in read_segment(path):

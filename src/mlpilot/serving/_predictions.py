@@ -17,13 +17,19 @@
 
 The journal backlog is small (the compactor trims it every few seconds), so it is read with
 plain Python, incrementally, and kept in memory with an index by request id: ``find`` answers
-from there for recent predictions without DuckDB.
+from there for recent predictions without DuckDB. Segments are renamed and deleted under the
+reader's feet (closed by their writer, compacted): ``find`` reads the journal before the
+Parquet, follows a segment to its closed name, and looks for a miss once more, so that an
+answered prediction is always found. ``has_feedback``, given the prediction's time, reads only
+the feedback part files that can hold a later label (``feedback_source``), so the duplicate
+check of ``/feedback`` does not grow with the number of part files.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import glob as globlib
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,7 +40,7 @@ import orjson
 
 from mlpilot.errors import RequestError, ServingError
 from mlpilot.serving._journal import (
-    Segment,
+    closed_path,
     list_segments,
     parse_lines,
     segment_of,
@@ -75,6 +81,10 @@ _VIEWS = (
     ("feedback", FEEDBACK_COLUMNS),
     ("errors", ERROR_COLUMNS),
 )
+LABEL_CLOCK_SKEW = 60.0
+"""Seconds a label's time may precede its prediction's (clocks of different hosts), for
+:meth:`PredictionLog.feedback_source`."""
+_NEWEST_DAYS = 8  # date partitions whose part files' newest times are kept in memory
 
 
 def labelled_sql(predictions: str, feedback: str) -> str:
@@ -138,6 +148,9 @@ class PredictionLog:
         self._fs: AbstractFileSystem | None = None
         self._root = ""
         self._local = True
+        # The newest ``ts`` (µs) of each feedback part file, by date partition (part files are
+        # never rewritten with other rows); ``None`` when the file has no statistics.
+        self._newest: dict[dt.date, dict[str, int | None]] = {}
 
     # -- public ------------------------------------------------------------------------------
 
@@ -201,6 +214,32 @@ class PredictionLog:
             ]
             return self._read_parquet(kind, [g for g in globs if g is not None])
 
+    def feedback_source(self, since: float) -> str | None:
+        """A DuckDB ``read_parquet(...)`` over the feedback part files that can hold a label
+        given at ``since`` (a time in seconds) or later, or ``None`` when there are none.
+
+        Those are the part files of the date partitions from ``since``'s day on, and in them
+        the files whose newest ``ts`` (from the Parquet footer, read once per file) is not older
+        than ``since``; both less :data:`LABEL_CLOCK_SKEW`. For the label of a recent prediction
+        that is the few files compacted since, however many the partition holds.
+        """
+        start = since - LABEL_CLOCK_SKEW
+        first = dt.datetime.fromtimestamp(start, dt.UTC).date()
+        floor = round(start * 1_000_000)
+        with self._lock:
+            self._connection()
+            if not self._local:
+                assert self._fs is not None
+                self._fs.invalidate_cache(f"{self._root}/feedback")  # a new day's partition
+            files = [
+                path
+                for day in sorted(self._partition_dates("feedback"))
+                if day >= first
+                for path, newest in self._newest_by_file(day).items()
+                if newest is None or newest >= floor
+            ]
+            return self._read_parquet("feedback", [self._duckdb_path(p) for p in files])
+
     def parquet_columns(self, kind: str, since: dt.date | None = None) -> frozenset[str]:
         """The column names the part files of ``kind`` (from ``since`` on) have, together."""
         source = self.parquet_source(kind, since)
@@ -223,23 +262,43 @@ class PredictionLog:
         """The logged prediction for ``request_id`` (its rows merged), or ``None``.
 
         The non-shadow prediction is preferred when a shadow variant answered the same request.
+        A prediction journaled before the call is always found, wherever the compactor has got
+        to: the journal is read first, then the Parquet (a segment leaves the journal only once
+        its part files are complete), and a miss is looked for once more from a new listing of
+        the journal (a listing taken while a segment is renamed may show neither of its names;
+        a segment is renamed once).
         """
+        frame: pd.DataFrame | None = None
         with self._lock:
-            self._refresh()
-            records = [r for c in self._segments.values() for r in c.records.get(request_id, ())]
-            if records:
-                return _from_record(_primary(records, key=lambda r: bool(r.get("shadow"))))
-            frame = self._parquet_rows("predictions", request_id)
+            for attempt in range(2):
+                if attempt:
+                    self._forget_listings()
+                self._refresh()
+                records = [
+                    r for c in self._segments.values() for r in c.records.get(request_id, ())
+                ]
+                if records:
+                    return _from_record(_primary(records, key=lambda r: bool(r.get("shadow"))))
+                frame = self._parquet_rows(self._parquet_source("predictions"), request_id)
+                if frame is not None and not frame.empty:
+                    break
         if frame is None or frame.empty:
             return None
         return _from_rows(frame)
 
-    def has_feedback(self, request_id: str, label: Any, row: int | None = None) -> bool:
+    def has_feedback(
+        self, request_id: str, label: Any, row: int | None = None, *, since: float | None = None
+    ) -> bool:
         """Whether the latest feedback received for ``request_id`` (and ``row``: ``None`` for
         the whole request) already carries exactly this label, so sending it again adds nothing.
 
         A different label for the same row is a correction, not a duplicate; so is the same
         label for another row.
+
+        ``since`` is the time of the labelled prediction (``find(request_id)["ts"]``). A label
+        follows its prediction, so only the feedback part files that can hold a label given
+        from then on are read (see :meth:`feedback_source`): the Parquet read no longer grows
+        with the number of part files. Without ``since``, every feedback part file is read.
         """
         wanted = _canonical(label)
         latest: tuple[float, bytes] | None = None
@@ -250,7 +309,10 @@ class PredictionLog:
                     if record.get("row") == row:
                         seen = (float(record.get("ts", 0.0)), _canonical(record.get("label")))
                         latest = seen if latest is None or seen[0] >= latest[0] else latest
-            frame = self._parquet_rows("feedback", request_id)
+            source = (
+                self._parquet_source("feedback") if since is None else self.feedback_source(since)
+            )
+            frame = self._parquet_rows(source, request_id)
         if frame is not None:
             for ts, value, at in zip(frame["ts"], frame["label"], frame["row"], strict=True):
                 if (None if at is None or at != at else int(at)) != row:
@@ -300,6 +362,7 @@ class PredictionLog:
         return str(self._fs.unstrip_protocol(pattern))
 
     def _parquet_source(self, kind: str) -> str | None:
+        self._connection()  # sets the root
         pattern = self._glob(kind)
         return None if pattern is None else self._read_parquet(kind, [pattern])
 
@@ -335,16 +398,82 @@ class PredictionLog:
                     continue
         return days
 
+    def _newest_by_file(self, day: dt.date) -> dict[str, int | None]:
+        """The feedback part files of partition ``day``, each with its newest ``ts`` (µs)."""
+        assert self._fs is not None
+        base = f"{self._root}/feedback/date={day.isoformat()}"
+        try:
+            if self._local:
+                with os.scandir(base) as entries:
+                    names = [f"{base}/{e.name}" for e in entries]
+            else:
+                self._fs.invalidate_cache(base)
+                names = [str(p) for p in self._fs.ls(base, detail=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            names = []
+        known = self._newest.pop(day, {})
+        current = {
+            path: known[path] if path in known else self._newest_ts(path)
+            for path in names
+            if path.endswith(".parquet")
+        }
+        # Only the files listed now are kept, for the most recently used partitions.
+        self._newest[day] = {p: t for p, t in current.items() if t is not None}
+        while len(self._newest) > _NEWEST_DAYS:
+            del self._newest[next(iter(self._newest))]
+        return current
+
+    def _newest_ts(self, path: str) -> int | None:
+        """The newest ``ts`` (µs) in the part file ``path``, from its footer's statistics;
+        ``None`` when they are missing or the file cannot be read."""
+        import pyarrow.parquet as pq
+
+        try:
+            if self._local:
+                meta = pq.read_metadata(path)
+            else:
+                assert self._fs is not None
+                with self._fs.open(path, "rb") as handle:
+                    meta = pq.read_metadata(handle)
+        except (OSError, ValueError):  # e.g. pyarrow's ArrowInvalid, a file not yet complete
+            return None
+        column = next(
+            (i for i in range(meta.num_columns) if meta.schema.column(i).path == "ts"),
+            None,
+        )
+        if column is None:
+            return None
+        newest: int | None = None
+        for group in range(meta.num_row_groups):
+            stats = meta.row_group(group).column(column).statistics
+            if stats is None or not stats.has_min_max or not isinstance(stats.max, dt.datetime):
+                return None
+            value = stats.max if stats.max.tzinfo else stats.max.replace(tzinfo=dt.UTC)
+            micros = round(value.timestamp() * 1_000_000)
+            newest = micros if newest is None else max(newest, micros)
+        return newest
+
+    def _duckdb_path(self, path: str) -> str:
+        """``path`` (on the predictions filesystem) as DuckDB reads it."""
+        if self._local or self._fs is None:
+            return path
+        return str(self._fs.unstrip_protocol(path))
+
+    def _forget_listings(self) -> None:
+        """Drop the filesystem's cached directory listings (remote filesystems keep some)."""
+        if not self._local and self._fs is not None:
+            self._fs.invalidate_cache()
+
     def _partition_glob(self, kind: str, day: dt.date) -> str | None:
         depth = "*/*" if kind == "predictions" else "*"
         pattern = f"{self._root}/{kind}/date={day.isoformat()}/{depth}.parquet"
         return self._existing(pattern)
 
-    def _parquet_rows(self, kind: str, request_id: str) -> pd.DataFrame | None:
+    def _parquet_rows(self, source: str | None, request_id: str) -> pd.DataFrame | None:
+        """The rows of ``request_id`` in ``source`` (a ``read_parquet(...)``), by row."""
         import duckdb
 
         con = self._connection()
-        source = self._parquet_source(kind)
         if source is None:
             return None
         try:
@@ -374,29 +503,47 @@ class PredictionLog:
     # -- the journal ---------------------------------------------------------------------------
 
     def _refresh(self) -> None:
-        """Read what was appended to the journal since the last call."""
+        """Read what was appended to the journal since the last call.
+
+        A segment may be closed (renamed) or compacted and deleted at any time, also between
+        the listing and the read. A segment whose open name is gone is read under its closed
+        name; a known segment missing from the listing is kept while it still exists (a listing
+        taken during a rename may show neither name); one that is gone was compacted, and its
+        rows are in Parquet, which callers read after this.
+        """
         segments = list_segments(self.journal_dir)
         present = {s.stem for s in segments}
         for stem in [s for s in self._segments if s not in present]:
-            del self._segments[stem]
+            if not self._read(self._segments[stem]):
+                del self._segments[stem]
         for segment in segments:
             cached = self._segments.get(segment.stem)
             if cached is None:
                 cached = self._segments[segment.stem] = _Cached(path=segment.path)
-            cached.path = segment.path
-            self._read(cached, segment)
+            elif segment.closed:
+                cached.path = segment.path
+            self._read(cached)
 
-    def _read(self, cached: _Cached, segment: Segment) -> None:
-        try:
-            size = cached.path.stat().st_size
-            if size <= cached.offset:
-                return
-            with cached.path.open("rb") as handle:
-                handle.seek(cached.offset)
-                data = handle.read(size - cached.offset)
-        except FileNotFoundError:  # renamed or compacted meanwhile: seen on the next refresh
-            return
-        records, used = parse_lines(data, segment.path.name)
+    def _read(self, cached: _Cached) -> bool:
+        """Read what was appended to one segment since the last read; ``False`` when it is gone.
+
+        Tries its path, then its closed name (its writer may have closed it meanwhile).
+        """
+        for path in dict.fromkeys((cached.path, closed_path(cached.path))):
+            try:
+                size = path.stat().st_size
+                data = b""
+                if size > cached.offset:
+                    with path.open("rb") as handle:
+                        handle.seek(cached.offset)
+                        data = handle.read(size - cached.offset)
+            except FileNotFoundError:
+                continue
+            cached.path = path
+            break
+        else:
+            return False
+        records, used = parse_lines(data, path.name)
         cached.offset += used
         for record in records:
             request_id = str(record.get("request_id", ""))
@@ -409,6 +556,7 @@ class PredictionLog:
                 cached.feedback_rows.append(feedback_row(record))
             elif kind == "error":
                 cached.error_rows.append(error_row(record))
+        return True
 
     def _journal_tables(self) -> dict[str, Any]:
         """The journal's rows not yet in Parquet, as one pyarrow table per view."""

@@ -9,6 +9,9 @@ journaled, 4xx and 5xx alike: 400, 401/403 (no or wrong token), 404 (an unknown 
 413, 415, 422, 500, 503. A journal that cannot take the record (closed, disk full) is logged and
 never changes the answer. A challenger that fails on a shadow copy is journaled by
 :func:`shadow_copy`, with ``shadow`` true and the request's id.
+
+Labels (``/feedback``) are journaled by :func:`record_feedback`, in a worker thread: it reads
+the prediction log (journal files, DuckDB over Parquet), which must not block the event loop.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +37,7 @@ from mlpilot.config import Settings
 from mlpilot.errors import (
     MlpilotError,
     PayloadTooLargeError,
+    PredictionNotFoundError,
     RequestError,
     UnsupportedMediaError,
 )
@@ -77,6 +82,8 @@ class Service:
     shadow_pool: ThreadPoolExecutor
     shadow_slots: threading.BoundedSemaphore
     stop: threading.Event
+    # a label's duplicate check and its append are one step (see record_feedback)
+    feedback_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def authorize(self, request: Request, role: str) -> TokenInfo:
         header = request.headers.get("authorization", "")
@@ -124,7 +131,9 @@ def rotate_loop(service: Service) -> None:
             _log.exception("rotating the journal failed; will retry")
 
 
-def compactor_main(journal_dir: str, predictions_url: str, every: float, stop: Any) -> None:
+def compactor_main(
+    journal_dir: str, predictions_url: str, every: float, stop: Any, server_pid: int
+) -> None:
     """The compactor's own process: turning JSON lines into Parquet is CPU work that must not
     take the serving process's GIL. Niced, so requests win the cores."""
     import contextlib
@@ -134,7 +143,12 @@ def compactor_main(journal_dir: str, predictions_url: str, every: float, stop: A
         os.nice(10)
     compactor = Compactor(Path(journal_dir), predictions_url)
     while True:
-        stopping = stop.wait(every)
+        # A server killed without a word (SIGKILL) cannot set ``stop``: its compactor notices
+        # within a second that it is orphaned, compacts once more and ends.
+        deadline = time.monotonic() + every
+        stopping = False
+        while not stopping and time.monotonic() < deadline:
+            stopping = stop.wait(min(1.0, every)) or os.getppid() != server_pid
         try:
             compactor.compact_once()
         except Exception:
@@ -155,6 +169,7 @@ def start_compactor(settings: Settings) -> tuple[Any, Any]:
             settings.predictions_url,
             settings.serve.compact_seconds,
             stop,
+            os.getpid(),
         ),
         name="mlpilot-compactor",
         daemon=True,
@@ -324,6 +339,42 @@ def journal_failure(
         variant=getattr(state, "variant", None),
         model_version=getattr(state, "model_version", None),
     )
+
+
+def record_feedback(
+    service: Service, items: Sequence[tuple[str, Any, int | None]]
+) -> tuple[int, int]:
+    """Journal the labels ``items`` (request id, label, row); return how many were recorded and
+    how many were duplicates (the same label as the latest one for that request and row).
+
+    Raises :class:`PredictionNotFoundError` at the first request id without a logged prediction
+    (the labels before it are recorded). Reads files and may query Parquet: call it off the
+    event loop (``run_in_threadpool``). The check and the append of a label are one step for
+    the process, so that the same label sent twice at once is recorded once.
+    """
+    recorded = duplicates = 0
+    for request_id, label, row in items:
+        found = service.log.find(request_id)
+        if found is None:
+            raise PredictionNotFoundError(
+                f"no logged prediction has request_id {request_id[:64]!r}; send the "
+                "request_id that /predict returned"
+            )
+        with service.feedback_lock:
+            if service.log.has_feedback(request_id, label, row, since=float(found["ts"])):
+                duplicates += 1
+                continue
+            service.journal.append(
+                {
+                    "kind": "feedback",
+                    "request_id": request_id,
+                    "ts": time.time(),
+                    "label": label,
+                    "row": row,
+                }
+            )
+        recorded += 1
+    return recorded, duplicates
 
 
 def shadow_copy(

@@ -15,43 +15,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests.unit.serving._records import feedback, prediction
 
 from mlpilot.errors import ServingError
 from mlpilot.serving import INPUT_PREFIX
 from mlpilot.serving._journal import Compactor, Journal, list_segments, run_compactor
-
-
-def prediction(
-    request_id: str | None = None,
-    *,
-    ts: float = 1_700_000_000.0,
-    model_version: int = 1,
-    rows: int = 1,
-    shadow: bool = False,
-) -> dict[str, Any]:
-    return {
-        "kind": "prediction",
-        "request_id": request_id or uuid.uuid4().hex,
-        "ts": ts,
-        "deployment": "churn",
-        "variant": "shadow" if shadow else "champion",
-        "model_version": model_version,
-        "shadow": shadow,
-        "latency_ms": 1.5,
-        "inputs": [{"x": i, "c": "a"} for i in range(rows)],
-        "predictions": [i % 2 for i in range(rows)],
-        "probabilities": [[0.25, 0.75] for _ in range(rows)],
-    }
-
-
-def feedback(request_id: str, label: Any, *, row: int | None = None) -> dict[str, Any]:
-    return {
-        "kind": "feedback",
-        "request_id": request_id,
-        "ts": 1_700_000_100.0,
-        "label": label,
-        "row": row,
-    }
 
 
 def lines(directory: Path) -> list[dict[str, Any]]:
