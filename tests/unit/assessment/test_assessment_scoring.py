@@ -86,17 +86,18 @@ def test_every_model_loads_with_its_levels_dimensions_and_known_facts() -> None:
                     assert name in FACTS, criterion.id
 
 
-def _seed_text() -> str:
-    seeds = Path(__file__).resolve().parents[3].parent / "shared" / "seeds"
-    if not seeds.is_dir():
-        pytest.skip(f"the maturity models' source texts are not at {seeds}")
-    return " ".join(
-        " ".join(path.read_text(encoding="utf-8").split()) for path in seeds.glob("*.txt")
-    )
+SOURCES = Path(__file__).parent / "sources"
+"""The texts of the four maturity models, as published, that the criteria quote."""
+
+
+def _source_text() -> str:
+    texts = sorted(SOURCES.glob("*.txt"))
+    assert len(texts) == 4, texts
+    return " ".join(" ".join(path.read_text(encoding="utf-8").split()) for path in texts)
 
 
 def test_every_criterion_quotes_its_seed_sentence_verbatim() -> None:
-    text = _seed_text()
+    text = _source_text()
     missing = [
         (criterion.id, criterion.seed)
         for model in load_models()
