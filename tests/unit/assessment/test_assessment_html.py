@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._browser import rendered_dom
 
 from mlpilot.assessment import Assessment, Evidence, Fact, FactSet, MaturityModel
 from mlpilot.assessment._html import render_html, write_html
@@ -343,3 +344,13 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(
     monkeypatch.undo()
     assert target.read_text(encoding="utf-8") == "old report"
     assert [p.name for p in tmp_path.iterdir()] == ["assessment.html"]
+
+
+@pytest.mark.browser
+def test_the_radar_is_drawn_offline_in_chromium(page: str, tmp_path: Path) -> None:
+    dom, log = rendered_dom(page, tmp_path)
+    assert dom.count('data-rendered="true"') == len(figure_specs(page)), log[-2000:]
+    assert 'data-error="true"' not in dom
+    assert dom.count('class="main-svg"') >= 1
+    assert "data-pwned" not in dom  # the hostile strings stayed text
+    assert "Content Security Policy" not in log  # nothing was refused

@@ -1,11 +1,10 @@
 import html
 import re
-import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from tests._browser import rendered_dom
 
 from mlpilot.monitoring import (
     Alert,
@@ -453,49 +452,10 @@ def test_write_html_writes_one_file(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- in a browser
 
 
-def chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if found := shutil.which(name):
-            return found
-    return None
-
-
 @pytest.mark.browser
 def test_the_page_draws_every_plot_offline_in_chromium(tmp_path: Path) -> None:
-    browser = chromium()
-    if browser is None:
-        pytest.skip(
-            "no chromium, chromium-browser or google-chrome on PATH (apt-get install chromium)"
-        )
-    page = render_html(make_report(), make_history())
-    # record any alert() the page would call (there must be none)
-    hook = (
-        "<script>window.alert=function(){document.documentElement.dataset.pwned='alert'}</script>"
-    )
-    path = tmp_path / "report.html"
-    path.write_text(page.replace("<head>", "<head>" + hook, 1), encoding="utf-8")
-    run = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--host-resolver-rules=MAP * ~NOTFOUND",  # offline: no name resolves
-            "--enable-logging=stderr",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            path.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    dom = run.stdout
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert dom.count('data-rendered="true"') == FIGURES, run.stderr[-2000:]
+    dom, log = rendered_dom(render_html(make_report(), make_history()), tmp_path)
+    assert dom.count('data-rendered="true"') == FIGURES, log[-2000:]
     assert 'data-error="true"' not in dom
     assert dom.count("js-plotly-plot") >= FIGURES
     assert dom.count('class="main-svg"') >= FIGURES
@@ -504,4 +464,4 @@ def test_the_page_draws_every_plot_offline_in_chromium(tmp_path: Path) -> None:
     # plotly drew the name as text in its SVG (legend and tick labels), not as markup
     svg_texts = re.findall(r"<text[^>]*>(.*?)</text>", dom, re.S)
     assert html.escape(XSS, quote=False) in svg_texts
-    assert "Content Security Policy" not in run.stderr  # nothing was refused
+    assert "Content Security Policy" not in log  # nothing was refused
