@@ -14,7 +14,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,6 +31,7 @@ from mlpilot.errors import (
     RequestValidationError,
 )
 from mlpilot.serving._deployment import poll_forever
+from mlpilot.serving._rows import new_request_id
 from mlpilot.serving._service import (
     ORJSONResponse,
     begin_prediction,
@@ -190,7 +190,7 @@ def _routes(app: FastAPI, settings: Settings) -> None:
         if not isinstance(want_proba, bool):
             raise RequestValidationError("probabilities must be true or false", "probabilities")
         records = body.get("records")
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         variant, shadow = service.deployment.route.assign(key or request_id)
         request.state.variant = variant  # known before the records are parsed, for a failure
         served = service.deployment.get(variant)

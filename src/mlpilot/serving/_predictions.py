@@ -61,6 +61,7 @@ from mlpilot.serving._rows import (
     prediction_part,
     prediction_rows,
     prediction_schema,
+    request_time,
     rows_table,
 )
 
@@ -279,7 +280,7 @@ class PredictionLog:
                 ]
                 if records:
                     return _from_record(_primary(records, key=lambda r: bool(r.get("shadow"))))
-                frame = self._parquet_rows(self._parquet_source("predictions"), request_id)
+                frame = self._parquet_rows(self._predictions_of(request_id), request_id)
                 if frame is not None and not frame.empty:
                     break
         if frame is None or frame.empty:
@@ -468,6 +469,20 @@ class PredictionLog:
         depth = "*/*" if kind == "predictions" else "*"
         pattern = f"{self._root}/{kind}/date={day.isoformat()}/{depth}.parquet"
         return self._existing(pattern)
+
+    def _predictions_of(self, request_id: str) -> str | None:
+        """The predictions part files that can hold ``request_id``: for an id of
+        :func:`new_request_id`, the partitions of the days within an hour of its time (the
+        prediction is journaled with the time of its answer, taken on the same clock); all of
+        them for any other id."""
+        at = request_time(request_id)
+        if at is None:
+            return self._parquet_source("predictions")
+        days = sorted(
+            {dt.datetime.fromtimestamp(at + shift, dt.UTC).date() for shift in (-3600, 0, 3600)}
+        )
+        globs = [self._partition_glob("predictions", day) for day in days]
+        return self._read_parquet("predictions", [g for g in globs if g is not None])
 
     def _parquet_rows(self, source: str | None, request_id: str) -> pd.DataFrame | None:
         """The rows of ``request_id`` in ``source`` (a ``read_parquet(...)``), by row."""

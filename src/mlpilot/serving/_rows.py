@@ -10,6 +10,8 @@ part has the fixed :data:`PREDICTION_COLUMNS`, then the typed ``inputs.<key>`` c
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,35 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from fsspec import AbstractFileSystem
 
-__all__ = ["ERROR_COLUMNS", "FEEDBACK_COLUMNS", "INPUT_PREFIX", "PREDICTION_COLUMNS"]
+__all__ = [
+    "ERROR_COLUMNS",
+    "FEEDBACK_COLUMNS",
+    "INPUT_PREFIX",
+    "PREDICTION_COLUMNS",
+    "new_request_id",
+    "request_time",
+]
+
+
+def new_request_id(now: float | None = None) -> str:
+    """A new request id: a UUIDv7 (RFC 9562) as 32 hex digits, its first 48 bits the time in
+    milliseconds. Unique like a UUIDv4, and it tells :meth:`PredictionLog.find` which day's
+    partition holds the prediction, so a label arriving days later reads one day, not all."""
+    millis = int((time.time() if now is None else now) * 1000) & ((1 << 48) - 1)
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis << 80) | (0x7 << 76) | ((rand >> 68) & 0xFFF) << 64
+    value |= (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return f"{value:032x}"
+
+
+def request_time(request_id: str) -> float | None:
+    """The time (s) in a :func:`new_request_id`, or ``None`` for any other id."""
+    if len(request_id) != 32 or request_id[12] != "7" or request_id[16] not in "89ab":
+        return None
+    try:
+        return int(request_id[:12], 16) / 1000
+    except ValueError:
+        return None
 
 
 def json_default(value: Any) -> Any:

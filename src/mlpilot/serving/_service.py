@@ -21,7 +21,6 @@ import math
 import os
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +45,7 @@ from mlpilot.serving._deployment import Deployment, Served
 from mlpilot.serving._journal import Compactor, Journal
 from mlpilot.serving._metrics import ServiceMetrics
 from mlpilot.serving._predictions import PredictionLog
+from mlpilot.serving._rows import new_request_id
 from mlpilot.store import Store
 
 _log = logging.getLogger("mlpilot.serving")
@@ -281,7 +281,7 @@ def journal_error(
     """
     record = {
         "kind": "error",
-        "request_id": request_id or uuid.uuid4().hex,
+        "request_id": request_id or new_request_id(),
         "ts": time.time() if ts is None else ts,
         "deployment": deployment,
         "variant": variant,

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +16,7 @@ from mlpilot.errors import (
     PredictionNotFoundError,
     RequestValidationError,
 )
+from mlpilot.serving._rows import new_request_id
 from mlpilot.serving._service import (
     ORJSONResponse,
     begin_prediction,
@@ -83,7 +83,7 @@ def _v2_routes(app: FastAPI, settings: Settings) -> None:
         records = _v2_records(body, served.spec.features)
         x = served.spec.parse(records, max_rows=max_rows)
         predictions, _ = predict_rows(service, served, x, proba=False)
-        request_id = str(body.get("id") or uuid.uuid4().hex)[:64]
+        request_id = str(body.get("id") or new_request_id())[:64]
         latency = time.perf_counter() - t0
         journal_answer(
             service,

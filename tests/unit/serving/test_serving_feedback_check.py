@@ -25,6 +25,7 @@ from mlpilot.serving._app import create_app
 from mlpilot.serving._journal import Compactor, Journal
 from mlpilot.serving._metrics import ServiceMetrics
 from mlpilot.serving._predictions import LABEL_CLOCK_SKEW, PredictionLog
+from mlpilot.serving._rows import new_request_id, request_time
 from mlpilot.serving._service import record_feedback
 
 DAY1 = dt.datetime(2023, 11, 13, tzinfo=dt.UTC).timestamp()
@@ -323,3 +324,61 @@ def test_the_same_label_sent_twice_at_once_is_recorded_once(dirs: tuple[Path, st
     assert PredictionLog(journal_dir, url).query("SELECT count(*) AS n FROM feedback")[
         "n"
     ].tolist() == [1]
+
+
+def test_request_ids_are_uuid7_and_carry_their_time() -> None:
+    now = time.time()
+    ids = [new_request_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    for rid in ids[:10]:
+        assert uuid.UUID(hex=rid).version == 7
+        at = request_time(rid)
+        assert at is not None
+        assert abs(at - now) < 5
+    assert request_time(new_request_id(DAY2 + 12.5)) == DAY2 + 12.5
+    # ids of another kind (a UUIDv4, a client's own) carry no time
+    assert request_time(uuid.uuid4().hex) is None
+    assert request_time("order-17") is None
+    assert request_time("z" * 32) is None
+
+
+def test_a_late_label_looks_its_prediction_up_in_its_days_partition_only(
+    dirs: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal_dir, url = dirs
+    journal = Journal(journal_dir, "w1")
+    recent, older, foreign = (
+        new_request_id(DAY2 + 40_000),
+        new_request_id(DAY1 + 40_000),
+        "order-17",
+    )
+    compacted(
+        journal, url, prediction(older, ts=DAY1 + 40_000), prediction(foreign, ts=DAY1 + 40_100)
+    )
+    compacted(journal, url, prediction(recent, ts=DAY2 + 40_000))
+    day1, day2 = (f"/predictions/date={d}/" for d in ("2023-11-13", "2023-11-14"))
+    log = PredictionLog(journal_dir, url)
+    recorder = Recorder(monkeypatch)
+
+    def read() -> set[str]:
+        files = set()
+        for sql in recorder.sql:
+            source = re.search(r"FROM (read_parquet\(.*?union_by_name = true\))", sql)
+            assert source is not None, sql
+            files |= files_of(source.group(1))
+        recorder.sql.clear()
+        return files
+
+    for rid, day in ((recent, day2), (older, day1)):
+        found = log.find(rid)
+        assert found is not None
+        assert found["request_id"] == rid
+        files = read()
+        assert files
+        assert all(day in f for f in files), files  # one day's partition, not every day
+    # an id without a time is looked for everywhere, as before
+    assert log.find(foreign) is not None
+    assert [f.rsplit("/predictions/", 1)[1] for f in read()] == ["*/*/*.parquet"]
+    # an unknown id of ours is not found, reading only its own day
+    assert log.find(new_request_id(DAY2 + 41_000)) is None
+    assert all(day2 in f for f in read())
