@@ -7,11 +7,17 @@ predecessor left: a release interrupted in training adopts the version that run 
 trains again, up to ``max_attempts``), a recorded decision is applied again (every effect is
 idempotent), a challenger no release owns is released or removed, and a route that splits
 traffic with no release in flight goes back to the champion alone.
+
+Monitors are evaluated in a background thread (one evaluation at a time, started when
+``monitor_seconds`` have passed): an evaluation over a large prediction log takes seconds to
+minutes, and neither a release decision nor a stop request waits for it. Its outcome is
+reported by the first tick after it ends; triggers read the stored series it recorded.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -89,6 +95,9 @@ class Autopilot:
         self._renewer: threading.Thread | None = None
         self._stop_renewing = threading.Event()
         self._last_evaluation = 0.0
+        self._evaluation: threading.Thread | None = None
+        # finished evaluations, from the background thread: None, or why it failed
+        self._evaluated: queue.SimpleQueue[str | None] = queue.SimpleQueue()
 
     # -- the public verbs (any process may call these) ----------------------------------------
 
@@ -173,11 +182,15 @@ class Autopilot:
 
     _reconcile_due = False
 
-    def close(self) -> None:
-        """Give the lease back and close the prediction log(s)."""
+    def close(self, *, wait_for_evaluation: float = 10.0) -> None:
+        """Give the lease back and close the prediction log(s); a monitor evaluation still
+        running gets ``wait_for_evaluation`` seconds to end (its results are then recorded)."""
         self._drop_lease()
+        evaluation = self._evaluation
+        if evaluation is not None:
+            evaluation.join(timeout=wait_for_evaluation)
         self.log.close()
-        if self.monitor is not None:
+        if self.monitor is not None and (evaluation is None or not evaluation.is_alive()):
             self.monitor.log.close()
 
     def _take_lease(self) -> bool:
@@ -331,28 +344,45 @@ class Autopilot:
                 break
             active = moved
         report.release = active
-        # the monitors last: an evaluation over a large log must not delay a release decision
+        # in the background: an evaluation over a large log must not delay a release decision
         report.evaluated = self._evaluate_monitors(messages)
         report.messages = tuple(messages)
         return report
 
     def _evaluate_monitors(self, messages: list[str]) -> bool:
+        """Report the evaluations that ended since the last tick (True when one was recorded),
+        and start the next one in the background when it is due and none is running."""
+        finished = []
+        while not self._evaluated.empty():
+            finished.append(self._evaluated.get_nowait())
+        messages.extend(why for why in finished if why is not None)
+        running = self._evaluation is not None and self._evaluation.is_alive()
         now = self.clock()
         if (
-            self.monitor is None
-            or now - self._last_evaluation < self.settings.autopilot.monitor_seconds
+            self.monitor is not None
+            and not running
+            and now - self._last_evaluation >= self.settings.autopilot.monitor_seconds
         ):
-            return False
-        self._last_evaluation = now
+            self._last_evaluation = now
+            self._evaluation = threading.Thread(
+                target=self._evaluate_once, name="mlpilot-monitors", daemon=True
+            )
+            self._evaluation.start()
+        return any(why is None for why in finished)
+
+    def _evaluate_once(self) -> None:
+        """One evaluation of the monitors, recorded; never raises (the next tick reports it)."""
+        assert self.monitor is not None
         try:
             evaluation = self.monitor.evaluate(rows=self.settings.autopilot.monitor_window)
+            if evaluation.scopes:
+                self.monitor.record(evaluation)
+                self._evaluated.put(None)
         except MlpilotError as exc:
-            messages.append(f"monitor evaluation failed: {exc.message}")
-            return False
-        if not evaluation.scopes:
-            return False
-        self.monitor.record(evaluation)
-        return True
+            self._evaluated.put(f"monitor evaluation failed: {exc.message}")
+        except Exception as exc:  # a bug or a full disk must not end the thread unseen
+            _log.exception("monitor evaluation failed")
+            self._evaluated.put(f"monitor evaluation failed: {exc!r}")
 
     def _fire_triggers(self) -> list[str]:
         last = self.book.last_finished()

@@ -12,7 +12,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -551,17 +551,59 @@ def test_shadow_and_ab_releases_set_their_route(
         project.store.dispose()
 
 
-class _BrokenMonitor:
-    """A monitor whose evaluation raises something unexpected (a bug, a full disk)."""
+class _Monitor:
+    """A monitor whose evaluation waits for ``release``, then raises something unexpected (a
+    bug, a full disk)."""
 
     def __init__(self, log: Any) -> None:
         self.log = log
+        self.release = threading.Event()
+        self.started = threading.Event()
 
     def evaluate(self, **_kw: Any) -> Any:
+        self.started.set()
+        self.release.wait(30)
         raise RuntimeError("disk full")
 
 
-def test_a_tick_that_fails_is_reported_and_the_loop_goes_on(project_dir: Path) -> None:
+def _run(ap: Any, until: Callable[[list[Any]], bool]) -> list[Any]:
+    stop = threading.Event()
+    ticks: list[Any] = []
+    thread = threading.Thread(target=ap.run, args=(stop,), kwargs={"on_tick": ticks.append})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not until(ticks) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    return ticks
+
+
+def test_a_tick_that_fails_is_reported_and_the_loop_goes_on(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = Project.open(project_dir, env={}, overrides={"autopilot.tick_seconds": 0.05})
+    try:
+        ap = pilot(project)
+
+        def broken() -> list[str]:
+            raise RuntimeError("disk full")
+
+        monkeypatch.setattr(ap, "_fire_triggers", broken)
+        ticks = _run(ap, lambda ticks: len(ticks) >= 3)
+        assert len(ticks) >= 3
+        assert all("tick failed: RuntimeError('disk full')" in t.messages for t in ticks)
+        assert project.store.holder(ap.lease_name) is None
+    finally:
+        project.store.dispose()
+
+
+def test_a_slow_monitor_evaluation_holds_no_tick_and_its_failure_is_reported(
+    project_dir: Path,
+) -> None:
     project = Project.open(
         project_dir,
         env={},
@@ -569,18 +611,20 @@ def test_a_tick_that_fails_is_reported_and_the_loop_goes_on(project_dir: Path) -
     )
     try:
         ap = pilot(project)
-        ap.monitor = _BrokenMonitor(ap.log)  # type: ignore[assignment]
-        stop = threading.Event()
-        ticks: list[Any] = []
-        thread = threading.Thread(target=ap.run, args=(stop,), kwargs={"on_tick": ticks.append})
-        thread.start()
-        deadline = time.monotonic() + 30
-        while len(ticks) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        stop.set()
-        thread.join(timeout=30)
-        assert len(ticks) >= 3
-        assert all("tick failed: RuntimeError('disk full')" in t.messages for t in ticks)
+        monitor = _Monitor(ap.log)
+        ap.monitor = monitor  # type: ignore[assignment]
+        failed = "monitor evaluation failed: RuntimeError('disk full')"
+
+        def until(ticks: list[Any]) -> bool:
+            # the evaluation hangs while the controller goes on ticking; then it ends, failing
+            if monitor.started.is_set() and len(ticks) >= 5:
+                monitor.release.set()
+            return any(failed in t.messages for t in ticks)
+
+        ticks = _run(ap, until)
+        reported = next(i for i, t in enumerate(ticks) if failed in t.messages)
+        assert reported >= 5  # at least five ticks went by while it hung
+        assert not any(t.evaluated for t in ticks)
         assert project.store.holder(ap.lease_name) is None
     finally:
         project.store.dispose()
