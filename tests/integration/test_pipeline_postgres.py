@@ -94,3 +94,42 @@ def test_both_stores_share_one_postgresql_schema(
     assert summary.model_version == 1
     assert project.registry.load(1).model is not None
     project.store.dispose()
+
+
+def test_the_maturity_assessment_reads_the_live_stores_on_postgresql(
+    make_project: ProjectFactory, pg_schemas: tuple[str, str]
+) -> None:
+    from mlpilot.assessment import assess
+
+    meta, tracking = pg_schemas
+    project = make_project(
+        tracking_uri=_in_schema(tracking),
+        store_extra=f'metadata_url = "{_in_schema(meta)}"',
+    )
+    assert project.run(actor="ci").model_version == 1
+    project.store.dispose()
+    result = assess(project.settings.project_dir, models=("google",))
+    assert result.live is True
+    facts = result.facts
+    for fact_id in ("live.runs", "live.versions", "live.audit", "live.snapshots", "live.gates"):
+        assert facts.get(fact_id).met is True, (fact_id, facts.get(fact_id).note)
+    assert "1 model versions registered" in facts.get("live.versions").evidence[0].detail
+    assert facts.get("live.releases").met is False  # read, and none yet
+    assert result.notes == [f"{project.settings.project_dir} is not a git repository (or has no "
+                            "commit): what version control would show is not met; the rest of "
+                            "the evidence is reported"]  # fmt: skip
+
+
+def test_an_unreachable_metadata_store_leaves_the_live_facts_unknown(
+    make_project: ProjectFactory,
+) -> None:
+    from mlpilot.assessment import assess
+
+    project = make_project(
+        store_extra='metadata_url = "postgresql+psycopg://nobody@127.0.0.1:1/none"'
+    )
+    result = assess(project.settings.project_dir, models=("azure",))
+    assert result.facts.get("live.runs").met is None
+    assert result.facts.get("live.audit").met is None
+    assert any("cannot be" in note for note in result.notes), result.notes
+    assert result.facts.get("pipeline.definition").met is True  # the files still count
