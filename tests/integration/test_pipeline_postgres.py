@@ -113,7 +113,7 @@ def test_the_maturity_assessment_reads_the_live_stores_on_postgresql(
     facts = result.facts
     for fact_id in ("live.runs", "live.versions", "live.audit", "live.snapshots", "live.gates"):
         assert facts.get(fact_id).met is True, (fact_id, facts.get(fact_id).note)
-    assert "1 model versions registered" in facts.get("live.versions").evidence[0].detail
+    assert "1 model version registered" in facts.get("live.versions").evidence[0].detail
     assert facts.get("live.releases").met is False  # read, and none yet
     assert result.notes == [f"{project.settings.project_dir} is not a git repository (or has no "
                             "commit): what version control would show is not met; the rest of "

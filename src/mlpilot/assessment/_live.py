@@ -132,6 +132,11 @@ def _collect_store(settings: Settings, store: Store, facts: FactSet) -> int | No
     return switches[0] if switches else None
 
 
+def _n(count: int, noun: str) -> str:
+    """``count`` and ``noun`` (plural unless the count is one)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _fact(fact_id: str, met: bool, detail: str, ref: str | None = None, note: str = "") -> Fact:
     if met:
         return Fact(fact_id, True, (Evidence("store", detail, ref=ref),))
@@ -153,7 +158,7 @@ def _runs(store: Store, project: str, facts: FactSet) -> None:
         _fact(
             "live.runs",
             bool(done),
-            f"{len(runs)} pipeline runs recorded ({counts}); last {last.id if last else '-'}",
+            f"{_n(len(runs), 'pipeline run')} recorded ({counts}); last {last.id if last else '-'}",
             ref=f"run {last.id}" if last else None,
             note="no completed pipeline run is recorded (run `mlpilot run`)",
         )
@@ -164,7 +169,7 @@ def _runs(store: Store, project: str, facts: FactSet) -> None:
         _fact(
             "live.lineage",
             example is not None,
-            f"{len(traced)} runs record data snapshot, schema and code version; e.g. run "
+            f"{_n(len(traced), 'run')} with data snapshot, schema and code version; e.g. run "
             f"{example.id}: snapshot {example.snapshot_hash[:12]}, code {example.code_version[:12]}"
             if example and example.snapshot_hash and example.code_version
             else "",
@@ -178,13 +183,15 @@ def _runs(store: Store, project: str, facts: FactSet) -> None:
         _fact(
             "live.gates",
             bool(gated),
-            f"{len(gated)} runs checked by the gate, {len(rejected)} rejected by it",
+            f"{_n(len(gated), 'run')} checked by the gate, {len(rejected)} rejected by it",
             ref=f"run {gated[-1].id}" if gated else None,
             note="no run went through a quality gate (add a [gate] section)",
         )
     )
     if done:
-        detail = f"{len(done)} runs tracked in MLflow with lineage by the mlpilot pipeline runner"
+        detail = (
+            f"{_n(len(done), 'run')} tracked in MLflow with lineage by the mlpilot pipeline runner"
+        )
         tracked = [run for run in done if run.mlflow_run_id]
         if tracked:
             facts.add(_fact("tracking.experiments", True, detail, ref=f"run {tracked[-1].id}"))
@@ -195,8 +202,8 @@ def _runs(store: Store, project: str, facts: FactSet) -> None:
                 _fact(
                     "data.automated",
                     True,
-                    f"{len(by_autopilot)} runs read the data source by themselves "
-                    "(started by the autopilot)",
+                    f"{_n(len(by_autopilot), 'run')} started by the autopilot, each reading "
+                    "the configured data source",
                     ref=f"run {by_autopilot[-1].id}",
                 )
             )
@@ -218,7 +225,7 @@ def _snapshots(store: Store, project: str, facts: FactSet) -> None:
         schema = session.scalars(
             select(SchemaRow).where(SchemaRow.project == project, SchemaRow.status == "active")
         ).first()
-    detail = f"{count} data snapshots kept ({rows} rows in all)"
+    detail = f"{_n(count, 'data snapshot')} kept ({_n(rows, 'row')} in all)"
     ref = f"snapshot {latest.hash[:12]}" if latest else None
     facts.add(_fact("live.snapshots", bool(count), detail, ref=ref, note="no data snapshot kept"))
     if count:
@@ -249,7 +256,7 @@ def _audit(store: Store, facts: FactSet) -> None:
         _fact(
             "live.versions",
             last is not None,
-            f"{len(pinned)} model versions registered with a pinned sha256 digest; latest "
+            f"{_n(len(pinned), 'model version')} registered with a pinned sha256 digest; latest "
             f"{last.target} ({str(last.details['digest'])[:12]})"
             if last
             else "",
@@ -258,7 +265,7 @@ def _audit(store: Store, facts: FactSet) -> None:
         )
     )
     if last is not None:
-        facts.add(_fact("registry.models", True, f"{len(pinned)} versions in the registry"))
+        facts.add(_fact("registry.models", True, f"{_n(len(pinned), 'version')} in the registry"))
     report = AuditTrail(store).verify()
     if report.events == 0:
         facts.add(Fact("live.audit", False, note="the audit trail is empty"))
@@ -267,7 +274,7 @@ def _audit(store: Store, facts: FactSet) -> None:
             _fact(
                 "live.audit",
                 True,
-                f"{report.events} audit events, hash chain intact (head {report.head[:12]})",
+                f"{_n(report.events, 'audit event')}, hash chain intact (head {report.head[:12]})",
                 ref=f"audit head {report.head[:12]}",
             )
         )
@@ -290,7 +297,7 @@ def _monitors(store: Store, facts: FactSet) -> None:
         last = session.scalars(
             select(MonitorEvaluationRow).order_by(MonitorEvaluationRow.ts.desc()).limit(1)
         ).first()
-    detail = f"{count} monitor evaluations recorded, {alerts} alerts raised"
+    detail = f"{_n(count, 'monitor evaluation')} recorded, {_n(alerts, 'alert')} raised"
     ref = f"evaluation {last.id}" if last else None
     facts.add(
         _fact("live.monitors", bool(count), detail, ref=ref, note="no monitor has evaluated yet")
@@ -300,8 +307,8 @@ def _monitors(store: Store, facts: FactSet) -> None:
 
 
 _Group = tuple[str, Sequence[ReleaseRow], str, Callable[[ReleaseRow], str], str, str | None]
-"""fact id, the releases that show it, what they are, an example of the last, the note when
-none does, and the repository fact the same releases also prove."""
+"""fact id, the releases that show it, what they are ("noun/the rest"), an example of the
+last, the note when none does, and the repository fact the same releases also prove."""
 
 
 def _releases(store: Store, project: str, facts: FactSet) -> int:
@@ -319,29 +326,29 @@ def _releases(store: Store, project: str, facts: FactSet) -> int:
     states = Counter(release.state for release in releases)
     summary = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
     groups: tuple[_Group, ...] = (
-        ("live.releases", releases, "releases recorded", lambda r: summary,
+        ("live.releases", releases, "release/recorded", lambda r: summary,
          "no release is recorded (run `mlpilot autopilot` or `mlpilot up`)", None),
         ("live.releases_automatic",
          [r for r in releases if r.state == "promoted" and r.decision == "promote"],
-         "releases promoted by the autopilot's decision",
+         "release/promoted by the autopilot's decision",
          lambda r: f"e.g. release {r.id}: version {r.model_version} — {r.decision_reason}",
          "no release was promoted by the autopilot", None),
         ("live.online_analysis",
          [r for r in releases
           if r.strategy in ("canary", "shadow", "ab") and r.decision and r.analysis],
-         "releases decided by online analysis of live traffic",
+         "release/decided by online analysis of live traffic",
          lambda r: f"e.g. release {r.id} ({r.strategy}): {r.decision}",
          "no canary, shadow or A/B release was decided on live traffic", "release.progressive"),
         ("live.retrain_automatic",
          [r for r in releases
           if r.pipeline_run_id and kinds.get(r.trigger_id or -1) in AUTOMATIC_TRIGGERS],
-         "retrains started by automatic triggers",
+         "retrain/started by an automatic trigger",
          lambda r: f"e.g. release {r.id}: {r.trigger}",
          "no retraining was started by a schedule, new data, drift or performance trigger",
          "retrain.triggers"),
         ("live.rollbacks",
          [r for r in releases if r.state == "rolled_back" and r.decision == "rollback"],
-         "bad challengers rolled back automatically",
+         "bad challenger/rolled back automatically",
          lambda r: f"e.g. release {r.id}: {r.decision_reason}",
          "no release has been rolled back automatically", "release.rollback"),
     )  # fmt: skip
@@ -350,7 +357,8 @@ def _releases(store: Store, project: str, facts: FactSet) -> int:
             facts.add(Fact(fact_id, False, note=missing))
             continue
         last = found[-1]
-        detail = f"{len(found)} {what} ({example(last)})"
+        noun, _, rest = what.partition("/")
+        detail = f"{_n(len(found), noun)} {rest} ({example(last)})"
         for target in (fact_id, also):
             if target is not None:
                 facts.add(_fact(target, True, detail, ref=f"release {last.id}"))
@@ -369,18 +377,20 @@ def _collect_predictions(settings: Settings, facts: FactSet, switches: int | Non
         _fact(
             "live.serving",
             served > 0,
-            f"{served} predictions served and logged",
+            f"{_n(served, 'prediction')} served and logged",
             ref="prediction log",
             note="no prediction is logged (run `mlpilot serve` or `mlpilot up`)",
         )
     )
     if served:
-        facts.add(_fact("serving.service", True, f"{served} predictions served by mlpilot serve"))
+        facts.add(
+            _fact("serving.service", True, f"{_n(served, 'prediction')} served by mlpilot serve")
+        )
     facts.add(
         _fact(
             "live.feedback",
             labelled > 0,
-            f"{labelled} served predictions labelled by feedback",
+            f"{_n(labelled, 'served prediction')} labelled by feedback",
             ref="prediction log",
             note="no feedback label was received (POST /feedback)",
         )
@@ -394,7 +404,8 @@ def _collect_predictions(settings: Settings, facts: FactSet, switches: int | Non
             _fact(
                 "live.zero_downtime",
                 failed == 0,
-                f"{served} predictions across {switches} version changes, {failed} server errors",
+                f"{_n(served, 'prediction')} across {_n(switches, 'version change')}, "
+                f"{_n(failed, 'server error')}",
                 ref="prediction log",
                 note=f"{failed} requests failed with a server error (5xx)",
             )

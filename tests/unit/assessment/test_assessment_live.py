@@ -56,7 +56,7 @@ def test_a_run_project_shows_runs_lineage_snapshots_digests_and_an_intact_audit(
     assert {"live.runs", "live.lineage", "live.snapshots", "live.versions", "live.audit"} <= met
     assert {"tracking.experiments", "registry.models", "data.versioned", "compute.managed"} <= met
     versions = facts.get("live.versions").evidence[0]
-    assert "1 model versions registered with a pinned sha256 digest" in versions.detail
+    assert "1 model version registered with a pinned sha256 digest" in versions.detail
     assert versions.ref is not None
     assert versions.ref.startswith("audit event ")
     assert "hash chain intact" in facts.get("live.audit").evidence[0].detail
