@@ -15,7 +15,7 @@ distribution, the metric on labelled feedback) with anytime-valid confidence seq
 from mlpilot.autopilot._analysis import Analysis, VariantStats, analyse, metric_for
 from mlpilot.autopilot._controller import Autopilot, TickReport
 from mlpilot.autopilot._releases import TERMINAL, Release, ReleaseBook, TriggerEvent
-from mlpilot.autopilot._stats import Interval, difference_sequence, mean_sequence
+from mlpilot.autopilot._stats import Interval, difference_sequence, mean_sequence, paired_sequence
 from mlpilot.autopilot._triggers import Firing, check_triggers
 
 __all__ = [
@@ -34,4 +34,5 @@ __all__ = [
     "difference_sequence",
     "mean_sequence",
     "metric_for",
+    "paired_sequence",
 ]

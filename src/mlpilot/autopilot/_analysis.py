@@ -5,7 +5,9 @@ the challenger is its version (its shadow rows included), the champion is its ve
 rows users saw. Per variant: answered requests, server errors (5xx), p50/p99 latency, the
 predicted-class (or mean prediction) distribution, and the per-row metric on labelled feedback.
 The metric difference is judged with an anytime-valid confidence sequence (:mod:`._stats`), so
-looking at it on every tick does not inflate the error rate.
+looking at it on every tick does not inflate the error rate; in shadow mode, where both variants
+answer the same labelled rows, on the per-row differences (paired), which decides with far fewer
+labels when the two models mostly agree.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Literal
 
 import orjson
 
-from mlpilot.autopilot._stats import Interval, difference_sequence
+from mlpilot.autopilot._stats import Interval, difference_sequence, paired_sequence
 from mlpilot.config import AnalysisSettings
 from mlpilot.monitoring import canonical
 from mlpilot.serving import PredictionLog, labelled_sql
@@ -28,6 +30,8 @@ __all__ = ["Analysis", "VariantStats", "analyse", "metric_for"]
 Verdict = Literal["promote", "rollback", "continue"]
 MIN_ROWS_FOR_INTERVAL = 10
 """Labelled rows per variant before the (asymptotic) confidence sequence is used at all."""
+PAIRED_SHARE = 0.9
+"""Share of the labelled rows both variants answered above which they are compared pairwise."""
 MIN_ROWS_FOR_MEDIAN = 50
 """Answered requests of each variant before the median latency ratio guard acts."""
 MIN_ROWS_FOR_P99 = 1000
@@ -137,20 +141,21 @@ def analyse(
         if v is not None
     }
     labelled = log.fetch(
-        "SELECT model_version, prediction, label FROM ("
+        'SELECT request_id, "row", model_version, prediction, label FROM ('
         + labelled_sql(
             f"(SELECT * FROM predictions WHERE {window} AND {mine})",
             f"(SELECT * FROM feedback WHERE {window})",
         )
         + ")"
     )
-    scores: dict[int, list[float]] = {challenger: [], champion: []}
-    for version, prediction, label in labelled:
-        if version is None or int(version) not in scores:
+    by_row: dict[int, dict[tuple[str, int], float]] = {challenger: {}, champion: {}}
+    for request_id, row, version, prediction, label in labelled:
+        if version is None or int(version) not in by_row:
             continue
         value = _row_metric(metric, _loads(prediction), _loads(label))
         if value is not None:
-            scores[int(version)].append(value)
+            by_row[int(version)][(str(request_id), int(row or 0))] = value
+    scores = {v: list(rows.values()) for v, rows in by_row.items()}
     predicted = _prediction_distribution(log, window, mine, metric)
     stats = {
         v: VariantStats(
@@ -166,7 +171,12 @@ def analyse(
         for v in (challenger, champion)
     }
     higher = metric == "accuracy"
-    gain = _gain(scores[challenger], scores[champion], higher=higher, settings=settings)
+    pairs = [
+        (value, by_row[champion][key])
+        for key, value in by_row[challenger].items()
+        if key in by_row[champion]
+    ]
+    gain = _gain(scores[challenger], scores[champion], pairs, higher=higher, settings=settings)
     shift = _total_variation(stats[challenger].predictions, stats[champion].predictions)
     minutes = max(0.0, now - since) / 60.0
     verdict, reason = decide(stats[challenger], stats[champion], gain, minutes, metric, settings)
@@ -284,11 +294,24 @@ def _guard(chal: VariantStats, champ: VariantStats, settings: AnalysisSettings) 
 
 
 def _gain(
-    chal: Sequence[float], champ: Sequence[float], *, higher: bool, settings: AnalysisSettings
+    chal: Sequence[float],
+    champ: Sequence[float],
+    pairs: Sequence[tuple[float, float]],
+    *,
+    higher: bool,
+    settings: AnalysisSettings,
 ) -> Interval | None:
+    """The challenger's gain, anytime-valid: on per-request differences when both variants
+    answered (nearly) the same labelled rows (shadow), else on the two streams apart."""
+    horizon = max(settings.min_labels, 100)
+    if (
+        higher
+        and len(pairs) >= MIN_ROWS_FOR_INTERVAL
+        and len(pairs) >= PAIRED_SHARE * min(len(chal), len(champ))
+    ):
+        return paired_sequence([a - b for a, b in pairs], alpha=settings.alpha, horizon=horizon)
     if min(len(chal), len(champ)) < MIN_ROWS_FOR_INTERVAL:
         return None
-    horizon = max(settings.min_labels, 100)
     diff = difference_sequence(chal, champ, alpha=settings.alpha, horizon=horizon, bounded=higher)
     if higher:
         return diff

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlpilot.autopilot import analyse
+from mlpilot.autopilot import analyse, difference_sequence
 from mlpilot.config import AnalysisSettings
 from mlpilot.serving import Journal, PredictionLog
 
@@ -224,3 +224,64 @@ def test_the_latency_guard_compares_p99_with_the_champion(
     assert result.verdict == "rollback"
     assert "latency guard" in result.reason
     assert result.prediction_shift == 0.0
+
+
+def test_in_shadow_mode_the_same_rows_are_compared_pairwise_and_decide_sooner(
+    log: tuple[Journal, PredictionLog],
+) -> None:
+    """Two models that agree on most rows: the per-row differences decide with 80 labels where
+    the two streams apart cannot."""
+    journal, predictions = log
+    rng = np.random.default_rng(3)
+    start = time.time()
+    fixed = 0
+    for i in range(80):
+        label = int(rng.integers(0, 2))
+        champion_right = rng.random() < 0.9
+        challenger_right = champion_right or fixed < 3  # it fixes three of the champion's errors
+        fixed += int(not champion_right and challenger_right)
+        rid = request(
+            journal,
+            version=1,
+            prediction=label if champion_right else 1 - label,
+            label=label,
+            ts=start + i * 0.01,
+        )
+        request(
+            journal,
+            version=2,
+            prediction=label if challenger_right else 1 - label,
+            label=None,
+            ts=start + i * 0.01,
+            shadow=True,
+            request_id=rid,
+        )
+    result = analyse(
+        predictions,
+        challenger=2,
+        champion=1,
+        since=start,
+        metric="accuracy",
+        settings=CFG,
+        now=start + 60,
+    )
+    assert result.gain is not None
+    assert result.gain.n == 80  # pairs
+    assert result.gain.estimate == pytest.approx(3 / 80)
+    assert result.verdict == "promote", result.reason
+    # the same scores taken as two independent streams (as for a canary) are still undecided
+    assert result.challenger.metric is not None
+    assert result.champion.metric is not None
+    apart = difference_sequence(
+        _outcomes(result.challenger.metric, 80),
+        _outcomes(result.champion.metric, 80),
+        alpha=CFG.alpha,
+        horizon=100,
+        bounded=True,
+    )
+    assert apart.low < -CFG.margin < result.gain.low
+
+
+def _outcomes(accuracy: float, n: int) -> list[float]:
+    right = round(accuracy * n)
+    return [1.0] * right + [0.0] * (n - right)
