@@ -61,6 +61,28 @@ def request(
     return rid
 
 
+def shadowed(
+    journal: Journal, label: int, champion_right: bool, challenger_right: bool, *, ts: float
+) -> None:
+    """A request the champion (version 1) answers, labelled, and its shadow copy to version 2."""
+    rid = request(
+        journal,
+        version=1,
+        prediction=label if champion_right else 1 - label,
+        label=label,
+        ts=ts,
+    )
+    request(
+        journal,
+        version=2,
+        prediction=label if challenger_right else 1 - label,
+        label=None,
+        ts=ts,
+        shadow=True,
+        request_id=rid,
+    )
+
+
 def test_shadow_copies_are_the_challenger_and_share_the_champion_s_labels(
     log: tuple[Journal, PredictionLog],
 ) -> None:
@@ -70,22 +92,7 @@ def test_shadow_copies_are_the_challenger_and_share_the_champion_s_labels(
     for i in range(120):
         label = int(rng.integers(0, 2))
         champion_right = rng.random() < 0.7
-        rid = request(
-            journal,
-            version=1,
-            prediction=label if champion_right else 1 - label,
-            label=label,
-            ts=start + i * 0.01,
-        )
-        request(
-            journal,
-            version=2,
-            prediction=label,
-            label=None,
-            ts=start + i * 0.01,
-            shadow=True,
-            request_id=rid,
-        )
+        shadowed(journal, label, champion_right, True, ts=start + i * 0.01)
     result = analyse(
         predictions,
         challenger=2,
@@ -240,22 +247,7 @@ def test_in_shadow_mode_the_same_rows_are_compared_pairwise_and_decide_sooner(
         champion_right = rng.random() < 0.9
         challenger_right = champion_right or fixed < 3  # it fixes three of the champion's errors
         fixed += int(not champion_right and challenger_right)
-        rid = request(
-            journal,
-            version=1,
-            prediction=label if champion_right else 1 - label,
-            label=label,
-            ts=start + i * 0.01,
-        )
-        request(
-            journal,
-            version=2,
-            prediction=label if challenger_right else 1 - label,
-            label=None,
-            ts=start + i * 0.01,
-            shadow=True,
-            request_id=rid,
-        )
+        shadowed(journal, label, champion_right, challenger_right, ts=start + i * 0.01)
     result = analyse(
         predictions,
         challenger=2,
