@@ -119,7 +119,9 @@ ANALYSIS = {
 LENIENT = {"gate.metrics": {"roc_auc": ">= 0", "accuracy": ">= 0"}, "gate.vs_champion": None}
 
 
-def release_project(directory: Path, max_minutes: float, compact_seconds: float) -> Path:
+def release_project(
+    directory: Path, max_minutes: float, compact_seconds: float, strategy: str = "canary"
+) -> Path:
     """The quickstart's example with production-ish analysis settings and no triggers."""
     from mlpilot.project._demo import create_demo_project
 
@@ -136,6 +138,7 @@ def release_project(directory: Path, max_minutes: float, compact_seconds: float)
     text = re.sub(r"(?m)^metric = \"accuracy\"$", alpha, text)
     text = re.sub(r"(?m)^monitor_seconds = .*$", "monitor_seconds = 30", text)
     text = re.sub(r"(?m)^compact_seconds = .*$", f"compact_seconds = {compact_seconds:g}", text)
+    text = re.sub(r'(?m)^strategy = "canary"', f'strategy = "{strategy}"', text)
     toml.write_text(text, encoding="utf-8")
     return directory
 
@@ -386,6 +389,13 @@ def main() -> int:
         "calls Autopilot.release_version (as 'mlpilot release start' does), which races with "
         "the controller's tick (see RESULTS.md).",
     )
+    parser.add_argument(
+        "--strategy",
+        choices=("canary", "shadow"),
+        default="canary",
+        help="How phase 2 releases each challenger: canary (50%% of traffic) or shadow (a copy "
+        "of every request; the analysis then compares the variants pairwise, row by row).",
+    )
     parser.add_argument("--quick", action="store_true", help="3 healthy + 3 bad challengers.")
     parser.add_argument("--keep", action="store_true", help="Keep the projects (print where).")
     parser.add_argument("--json", type=Path, help="Also write every figure to this file.")
@@ -411,7 +421,9 @@ def main() -> int:
                 + (f", ERROR {episode.error}" if episode.error else "")
             )
         if args.healthy + args.bad:
-            proj = release_project(workdir / "releases", args.max_minutes, args.compact_seconds)
+            proj = release_project(
+                workdir / "releases", args.max_minutes, args.compact_seconds, args.strategy
+            )
             say(f"phase 2: training v1, {args.healthy} healthy and {args.bad} bad challengers")
             t0 = time.monotonic()
             _, order = train_challengers(proj, args.healthy, args.bad)
@@ -467,7 +479,8 @@ def report(
     )
     print(
         f"phase 2: {len(healthy)} healthy + {len(bad)} bad challengers released one by one "
-        f"(--via {args.via}); canary 50%, margin {ANALYSIS['margin']}, alpha "
+        f"(--via {args.via}); {'canary 50%' if args.strategy == 'canary' else 'shadow'}, "
+        f"margin {ANALYSIS['margin']}, alpha "
         f"{ANALYSIS['alpha']}, min_labels {ANALYSIS['min_labels']}, min_requests "
         f"{ANALYSIS['min_requests']}, max_minutes {args.max_minutes:g}, on_timeout "
         f"{ANALYSIS['on_timeout']}, tick 0.5 s, monitors every 30 s, serve.poll_seconds 0.2, "
