@@ -388,3 +388,16 @@ def test_min_levels_parse_and_are_checked_against_the_models() -> None:
         parse_floors(["google=3"])
     with pytest.raises(AssessmentError, match="has levels 1 to 4"):
         parse_floors(["mlab=0"])
+
+
+def test_an_unreadable_or_invalid_criteria_directory_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "questions.toml").write_text('[[question]]\nid = "teams"\ntext = "Teams?"\n')
+    (tmp_path / "google.toml").write_text("id = [broken\n")
+    with pytest.raises(AssessmentError, match=r"google\.toml cannot be read"):
+        load_models(("google",), directory=tmp_path)
+    (tmp_path / "google.toml").write_text('id = "google"\nname = "G"\nsource = "s"\n')
+    with pytest.raises(AssessmentError, match=r"google\.toml is invalid"):
+        load_models(("google",), directory=tmp_path)
+    (tmp_path / "questions.toml").write_text('[[question]]\nid = "Bad Id"\ntext = "?"\n')
+    with pytest.raises(AssessmentError, match="The questions file is invalid"):
+        load_questions(tmp_path)
